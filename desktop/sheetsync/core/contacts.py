@@ -1,0 +1,191 @@
+"""From sheet rows to contact objects, checked before anything is sent.
+
+``prepare`` reads every row once and keeps only what the sync needs per row: its number,
+its normalised email and phone (the values sent, and the keys results are matched by),
+its problems, and its duplicate "round". The contact objects themselves are built lazily,
+batch by batch (``build_contact``), so memory holds one copy of the sheet's values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .mapping import ResolvedMapping
+from .phones import normalise_phone
+from .values import as_text
+from .workbook import DataRow, SheetData
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+"
+    r"@(?:[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?\.)+"
+    r"[A-Za-z\u0080-\uffff]{2,63}$"
+)
+_STOP_STATUSES = ("completed", "disqualified")
+
+SEND = "send"
+INVALID = "invalid"
+
+
+def normalise_email(text: str) -> str | None:
+    """Trimmed, lowercased email if its syntax is right, else None."""
+    email = text.strip().strip("<>").strip()
+    if email.lower().startswith("mailto:"):
+        email = email[7:]
+    if len(email) > 254 or ".." in email or not _EMAIL.match(email):
+        return None
+    local, _, domain = email.rpartition("@")
+    if local.startswith(".") or local.endswith("."):
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def email_key(text: str | None) -> str | None:
+    return text.strip().casefold() if text else None
+
+
+def phone_key(text: str | None) -> str | None:
+    if not text:
+        return None
+    digits = "".join(ch for ch in str(text) if ch.isdigit())
+    return digits or None
+
+
+@dataclass(slots=True)
+class RowPlan:
+    """What the sync knows about one data row."""
+
+    number: int  # sheet row number
+    email: str | None
+    phone: str | None
+    state: str  # SEND or INVALID
+    messages: list[str] = field(default_factory=list)
+    duplicate_of: int | None = None
+    round: int = 0  # rows sharing an email/phone go in successive rounds, never together
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.messages)
+
+
+@dataclass
+class Plan:
+    sheet: SheetData
+    mapping: ResolvedMapping
+    region: str
+    rows: list[RowPlan]
+
+    @property
+    def to_send(self) -> list[RowPlan]:
+        return [r for r in self.rows if r.state == SEND]
+
+    @property
+    def invalid(self) -> list[RowPlan]:
+        return [r for r in self.rows if r.state == INVALID]
+
+    @property
+    def duplicates(self) -> list[RowPlan]:
+        return [r for r in self.rows if r.duplicate_of is not None]
+
+    def row_values(self) -> dict[int, DataRow]:
+        return {r.number: r for r in self.sheet.rows}
+
+    def contacts(self, plans: list[RowPlan]) -> Iterator[dict[str, Any]]:
+        """The contact objects for ``plans``, built now, in order."""
+        by_number = self._index()
+        for plan in plans:
+            yield build_contact(by_number[plan.number], plan, self.mapping)
+
+    def _index(self) -> dict[int, DataRow]:
+        cached = getattr(self, "_by_number", None)
+        if cached is None:
+            cached = {r.number: r for r in self.sheet.rows}
+            self._by_number = cached
+        return cached
+
+
+def prepare(sheet: SheetData, mapping: ResolvedMapping, *, region: str = "US") -> Plan:
+    email_col = mapping.column_for("email")
+    phone_col = mapping.column_for("phone")
+    rows: list[RowPlan] = []
+    first_seen: dict[str, int] = {}
+    last_round: dict[str, int] = {}
+    for row in sheet.rows:
+        plan = _check_row(row, email_col.index if email_col else None, phone_col.index if phone_col else None, region)
+        if plan.state == SEND:
+            keys = [k for k in (f"e:{plan.email}" if plan.email else None, f"p:{plan.phone}" if plan.phone else None) if k]
+            earlier = [first_seen[k] for k in keys if k in first_seen]
+            if earlier:
+                plan.duplicate_of = min(earlier)
+                plan.round = max(last_round[k] for k in keys if k in last_round) + 1
+                what = "email" if keys[0] in first_seen and keys[0].startswith("e:") else "phone"
+                plan.messages.append(f"same {what} as row {plan.duplicate_of}; sent in a separate request")
+            for k in keys:
+                first_seen.setdefault(k, plan.number)
+                last_round[k] = plan.round
+        rows.append(plan)
+    return Plan(sheet, mapping, region, rows)
+
+
+def _check_row(row: DataRow, email_col: int | None, phone_col: int | None, region: str) -> RowPlan:
+    messages: list[str] = []
+    email = phone = None
+    if email_col is not None:
+        raw = as_text(row.get(email_col))
+        if raw:
+            email = normalise_email(raw)
+            if email is None:
+                messages.append(f"email '{_clip(raw)}' is not a valid address")
+    if phone_col is not None:
+        raw = as_text(row.get(phone_col))
+        if raw:
+            result = normalise_phone(raw, region)
+            phone = result.digits
+            if result.warning:
+                messages.append(result.warning)
+    if email is None and phone is None:
+        if not messages:
+            messages.append("no email or phone: at least one is needed")
+        return RowPlan(row.number, None, None, INVALID, messages)
+    if messages and (email is None or phone is None):
+        sent = "phone" if email is None else "email"
+        messages[-1 if len(messages) == 1 else 0] += f"; sent with the {sent} only"
+    return RowPlan(row.number, email, phone, SEND, messages)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_contact(row: DataRow, plan: RowPlan, mapping: ResolvedMapping) -> dict[str, Any]:
+    """The JSON object for one row; empty fields are left out, never sent as ''."""
+    contact: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    for col in mapping.columns:
+        target = col.target
+        if target is None:
+            continue
+        if target.key is not None:
+            value = row.get(col.index)
+            if value is None:
+                continue
+            metadata[target.key] = value.strip() if isinstance(value, str) else value
+            continue
+        name = target.field
+        if name in ("email", "phone"):
+            continue
+        text = as_text(row.get(col.index))
+        if not text:
+            continue
+        if name == "status" and text.casefold() in _STOP_STATUSES:
+            text = text.casefold()
+        contact[name] = text
+    if plan.email:
+        contact["email"] = plan.email
+    if plan.phone:
+        contact["phone"] = plan.phone
+    if metadata:
+        contact["contactMetadata"] = metadata
+    return contact

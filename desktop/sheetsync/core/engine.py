@@ -1,0 +1,279 @@
+"""The sync engine: rows in, one outcome per batch out, as the batches complete.
+
+``SyncEngine.run()`` is a plain generator (see superqt's GeneratorWorker): callers show
+progress per yielded outcome and cancel between batches; it is tested without Qt. Batches
+are built lazily from the plan, sent by up to ``concurrency`` threads through one shared
+client, and fewer when the server answers 429. Rows that share an email or phone are in
+different "rounds" (see ``contacts.prepare``) and a round starts only when the previous
+one is done, so a contact is never in two requests at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from .contacts import Plan, RowPlan
+from .errors import BatchFailed, BatchTooLarge, JobConfigError, JobStopped
+from .mapping import ACTIONS
+from .reconcile import reconcile
+from .results import ERROR, SKIPPED, RowResult, now
+
+log = logging.getLogger("sheetsync.engine")
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_CONCURRENCY = 4
+MAX_BATCH_SIZE = 10_000
+MAX_CONCURRENCY = 16
+
+
+class Reply(Protocol):
+    message: str | None
+    success: list[Any]
+    errors: list[Any]
+
+
+class Sender(Protocol):
+    def post_contacts(self, campaign_id: str, body: dict[str, Any]) -> Reply: ...
+
+
+class Journal(Protocol):
+    """Where a crash-safe job records each batch before it is sent and each answer on arrival."""
+
+    def before_send(self, batch_id: str, rows: Sequence[int], payload_sha256: str) -> None: ...
+
+    def record(self, batch_id: str, results: Sequence[RowResult], unmatched: Sequence[Any]) -> None: ...
+
+
+def validate_campaign_id(text: str) -> str:
+    value = (text or "").strip()
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise JobConfigError(
+            f"'{value}' is not a campaign ID. A campaign ID is a UUID like "
+            "3f2b8c1e-4d5a-4b6c-8e9f-0a1b2c3d4e5f: copy it from the campaign's page."
+        ) from None
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    campaign_id: str
+    action: str = "upsert"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+    external_id_key: str | None = None
+    external_id_value: str | None = None
+
+    def validated(self) -> JobOptions:
+        if self.action not in ACTIONS:
+            raise JobConfigError(f"Unknown action '{self.action}'. Use upsert, updateOnly or remove.")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise JobConfigError(f"The batch size must be between 1 and {MAX_BATCH_SIZE}.")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise JobConfigError(f"Requests in flight must be between 1 and {MAX_CONCURRENCY}.")
+        if bool(self.external_id_key) != bool(self.external_id_value):
+            raise JobConfigError("Give both the external ID key and its value, or neither.")
+        return JobOptions(
+            validate_campaign_id(self.campaign_id),
+            self.action,
+            self.batch_size,
+            self.concurrency,
+            self.external_id_key or None,
+            self.external_id_value or None,
+        )
+
+
+@dataclass
+class BatchOutcome:
+    index: int  # 0-based, in completion order; -1 for rows never sent
+    results: list[RowResult]
+    unmatched: list[Any] = field(default_factory=list)
+    server_message: str | None = None
+    error: str | None = None  # set when the whole batch failed
+    sent: bool = True
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        plan: Plan,
+        options: JobOptions,
+        sender: Sender,
+        *,
+        cancel: threading.Event | None = None,
+        journal: Journal | None = None,
+        rows: Sequence[RowPlan] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.options = options.validated()
+        self.sender = sender
+        self.cancel = cancel or threading.Event()
+        self.journal = journal
+        self.rows = list(rows if rows is not None else plan.to_send)
+        self.stop_error: JobStopped | None = None
+        self._limit = self.options.concurrency
+        self._calm = 0
+        self._max_batch = self.options.batch_size
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    # -- throttling -------------------------------------------------------
+    def note_retry(self, throttled: bool) -> None:
+        """Called by the client on a retry; a 429 halves the requests in flight."""
+        if throttled:
+            with self._lock:
+                self._limit = max(1, self._limit // 2)
+                self._calm = 0
+            log.info("server throttled: %d request(s) in flight from now on", self._limit)
+
+    def _note_success(self) -> None:
+        with self._lock:
+            self._calm += 1
+            if self._limit < self.options.concurrency and self._calm >= 4 * self._limit:
+                self._limit += 1
+                self._calm = 0
+
+    # -- the run ----------------------------------------------------------
+    def run(self) -> Iterator[BatchOutcome]:
+        self.plan.contacts([])  # build the row index before threads share it
+        rounds: dict[int, list[RowPlan]] = {}
+        for row in self.rows:
+            rounds.setdefault(row.round, []).append(row)
+        unsent: list[RowPlan] = []
+        with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sheetsync-batch") as pool:
+            for number in sorted(rounds):
+                pending = rounds[number]
+                yield from self._run_round(pool, pending, unsent)
+                if self._stopping():
+                    later = [r for n in sorted(rounds) if n > number for r in rounds[n]]
+                    unsent.extend(later)
+                    break
+        if unsent:
+            yield self._unsent_outcome(unsent)
+
+    def _stopping(self) -> bool:
+        return self.cancel.is_set() or self.stop_error is not None
+
+    def _run_round(self, pool: ThreadPoolExecutor, rows: list[RowPlan], unsent: list[RowPlan]) -> Iterator[BatchOutcome]:
+        position = 0
+        in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
+        while position < len(rows) or in_flight:
+            while position < len(rows) and len(in_flight) < self._limit and not self._stopping():
+                size = self._max_batch
+                batch = rows[position : position + size]
+                position += len(batch)
+                in_flight[pool.submit(self._send_batch, batch)] = batch
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = in_flight.pop(future)
+                outcome = self._collect(future, batch)
+                if outcome is not None:
+                    yield outcome
+        unsent.extend(rows[position:])
+
+    def _collect(self, future: Future[BatchOutcome], batch: list[RowPlan]) -> BatchOutcome | None:
+        try:
+            return future.result()
+        except JobStopped as exc:
+            if self.stop_error is None:
+                self.stop_error = exc
+            # The request was refused as a whole: nothing was processed.
+            results = [RowResult(r.number, SKIPPED, f"Not sent: {exc}", now()) for r in batch]
+            return self._numbered(BatchOutcome(-1, results, error=str(exc), sent=False))
+        except Exception as exc:  # a bug must not lose the other batches' results
+            log.exception("batch failed unexpectedly")
+            results = [RowResult(r.number, ERROR, f"Sheet Sync failed on this batch: {exc}", now()) for r in batch]
+            return self._numbered(BatchOutcome(-1, results, error=str(exc)))
+
+    def _numbered(self, outcome: BatchOutcome) -> BatchOutcome:
+        with self._lock:
+            outcome.index = self._count
+            self._count += 1
+        return outcome
+
+    def _unsent_outcome(self, rows: list[RowPlan]) -> BatchOutcome:
+        if self.stop_error is not None:
+            why = f"Not sent: the job stopped ({self.stop_error})"
+        else:
+            why = "Not sent: the sync was cancelled before this row's batch"
+        stamp = now()
+        return BatchOutcome(-1, [RowResult(r.number, SKIPPED, why, stamp) for r in rows], sent=False)
+
+    # -- one batch (runs on a pool thread) ----------------------------------
+    def _body(self, rows: Sequence[RowPlan]) -> dict[str, Any]:
+        body: dict[str, Any] = {"contacts": list(self.plan.contacts(list(rows))), "action": self.options.action}
+        if self.options.external_id_key:
+            body["externalIdKey"] = self.options.external_id_key
+            body["externalIdValue"] = self.options.external_id_value
+        return body
+
+    def _send_batch(self, rows: list[RowPlan]) -> BatchOutcome:
+        outcome = self._send_rows(rows)
+        self._note_success()
+        return self._numbered(outcome)
+
+    def _send_rows(self, rows: list[RowPlan]) -> BatchOutcome:
+        body = self._body(rows)
+        batch_id = uuid.uuid4().hex
+        if self.journal is not None:
+            digest = hashlib.sha256(orjson.dumps(body)).hexdigest()
+            self.journal.before_send(batch_id, [r.number for r in rows], digest)
+        try:
+            reply = self.sender.post_contacts(self.options.campaign_id, body)
+        except BatchTooLarge as exc:
+            if len(rows) == 1:
+                return self._failed(batch_id, rows, f"The server refused this contact as too large: {exc}")
+            half = len(rows) // 2
+            with self._lock:
+                self._max_batch = max(1, min(self._max_batch, half))
+            log.info("413 for %d contacts: batches of at most %d from now on", len(rows), half)
+            if self.journal is not None:
+                self.journal.record(batch_id, [], [])  # answered, nothing processed
+            first, second = self._send_rows(rows[:half]), self._send_rows(rows[half:])
+            return BatchOutcome(
+                -1,
+                first.results + second.results,
+                first.unmatched + second.unmatched,
+                first.server_message or second.server_message,
+            )
+        except BatchFailed as exc:
+            return self._failed(batch_id, rows, str(exc))
+        done = reconcile(
+            rows,
+            reply.success,
+            reply.errors,
+            server_message=reply.message,
+            action=self.options.action,
+            at=now(),
+        )
+        if done.unmatched:
+            log.warning("%d item(s) of the answer matched no row of the batch", len(done.unmatched))
+        if self.journal is not None:
+            self.journal.record(batch_id, done.results, done.unmatched)
+        return BatchOutcome(-1, done.results, done.unmatched, reply.message)
+
+    def _failed(self, batch_id: str, rows: Sequence[RowPlan], message: str) -> BatchOutcome:
+        stamp = now()
+        results = [RowResult(r.number, ERROR, message, stamp) for r in rows]
+        if self.journal is not None:
+            self.journal.record(batch_id, results, [])
+        return BatchOutcome(-1, results, error=message)

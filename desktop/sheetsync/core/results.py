@@ -1,0 +1,76 @@
+"""Per-row results: the status words written to the sheet, and a summary of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+CREATED = "created"
+UPDATED = "updated"
+REMOVED = "removed"
+ERROR = "error"
+INVALID = "invalid"
+NOT_PROCESSED = "not processed"
+SKIPPED = "skipped"
+
+#: Statuses that mean "the server did not accept this row"; exit code 1 and "Retry failed rows".
+PROBLEM_STATUSES = frozenset({ERROR, INVALID, NOT_PROCESSED})
+#: Words a server may use for a removal.
+_REMOVAL_WORDS = {"removed", "deleted", "remove", "delete"}
+
+
+def status_word(server_action: object) -> str:
+    """The status for a success item's ``action``; unknown words are kept as they come."""
+    if not isinstance(server_action, str) or not server_action.strip():
+        return "ok"
+    word = server_action.strip()
+    lowered = word.casefold()
+    if lowered in _REMOVAL_WORDS:
+        return REMOVED
+    if lowered in {CREATED, "added", "inserted"}:
+        return CREATED
+    if lowered in {UPDATED, "modified"}:
+        return UPDATED
+    return word
+
+
+@dataclass(slots=True)
+class RowResult:
+    number: int  # sheet row number
+    status: str
+    message: str = ""
+    at: dt.datetime | None = None
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status in PROBLEM_STATUSES
+
+
+def now() -> dt.datetime:
+    """Local wall-clock time without tzinfo (Excel dates have none), to the second."""
+    return dt.datetime.now().replace(microsecond=0)
+
+
+@dataclass
+class Summary:
+    counts: Counter[str]
+
+    @classmethod
+    def of(cls, results: Iterable[RowResult]) -> Summary:
+        return cls(Counter(r.status for r in results))
+
+    @property
+    def problems(self) -> int:
+        return sum(n for status, n in self.counts.items() if status in PROBLEM_STATUSES)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        order = [CREATED, UPDATED, REMOVED, ERROR, INVALID, NOT_PROCESSED, SKIPPED]
+        parts = [f"{self.counts[s]} {s}" for s in order if self.counts.get(s)]
+        parts += [f"{n} {s}" for s, n in sorted(self.counts.items()) if s not in order and n]
+        return ", ".join(parts) if parts else "no rows"

@@ -1,0 +1,79 @@
+"""Cell values as Excel holds them, in the few Python types the rest of the core knows.
+
+python-calamine gives str, int, float, bool, datetime.date, datetime.datetime,
+datetime.time and datetime.timedelta. The core works with ``CellValue``: str, int,
+float, bool or None (empty). Dates become ISO 8601 text, whole floats become int (a
+phone number typed into Excel is a float, often shown in scientific notation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import TypeAlias
+
+CellValue: TypeAlias = str | int | float | bool | None
+
+#: Excel stores at most 15 significant digits; a float at or above this is no
+#: longer an exact integer, so it is not rendered as one.
+_EXACT_INT_LIMIT = 2**53
+
+
+def convert_cell(value: object) -> CellValue:
+    """One raw calamine value -> CellValue. Empty strings become None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+            return int(value)
+        # Excel shows 15 significant digits: 0.1+0.2 is 0.3 there, so here too.
+        return float(f"{value:.15g}")
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.timedelta):
+        return _format_duration(value)
+    return str(value)
+
+
+def _format_duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+
+
+def as_text(value: CellValue) -> str:
+    """The text a contact field gets from a cell: no ``.0``, booleans as true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    return str(value).strip()
+
+
+def column_letter(index: int) -> str:
+    """1-based column index -> Excel letters (1 -> A, 27 -> AA)."""
+    if index < 1:
+        raise ValueError(index)
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
