@@ -131,7 +131,7 @@ class RequestRecord:
     path: str
     campaign_id: str | None
     body: Any  # the parsed JSON, or None when it was not read or not JSON
-    status: int | None  # None when the connection was dropped without an answer
+    status: int | None  # None until answered; stays None when the connection was dropped
     fault: int | str | None = None
     contacts: int = 0
 
@@ -225,14 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         api = self.server.api
         record = RequestRecord(time.time(), "POST", self.path, None, None, None)
+        api._log(record)  # logged on arrival: a slow or dropped request is visible at once
         try:
             status, payload, extra = api._handle(self, record)
         except _Drop:
-            api._log(record)
             self._drop()
             return
+        finally:
+            if not api.keep_bodies:
+                record.body = None
         record.status = status
-        api._log(record)
         if isinstance(payload, bytes):
             content_type = extra.pop("Content-Type", "application/json")
             self._answer(status, raw=payload, content_type=content_type, headers=extra)
@@ -370,8 +372,6 @@ class SandboxApi:
     # -- request handling (called from the handler threads) -------------------------------
 
     def _log(self, record: RequestRecord) -> None:
-        if not self.keep_bodies:
-            record.body = None
         with self._lock:
             self._requests.append(record)
 
