@@ -1,9 +1,416 @@
-"""Command line: placeholder, replaced below."""
+"""The command line: the same core the window uses.
+
+Exit codes: 0 every row sent was accepted; 1 some rows are error, invalid or not
+processed (or the results could not be saved into the workbook); 2 bad input or usage;
+3 the API stopped the job (key refused, campaign not found, server unreachable).
+Heavy modules (the GUI, httpx, calamine) are imported inside the commands, so
+``sheetsync --version`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .core.contacts import Plan
+    from .core.engine import JobOptions
+
+log = logging.getLogger("sheetsync.cli")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_INPUT, EXIT_API = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other input error
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"sheetsync: error: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sheetsync",
+        description="Sync contacts from an Excel workbook into a Replify campaign and write "
+        "every row's result back into the workbook. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"Sheet Sync {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--selftest", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sync = sub.add_parser("sync", help="send a workbook's rows to a campaign")
+    sync.add_argument("workbook", type=Path)
+    sync.add_argument("--campaign", required=True, help="campaign ID (a UUID) or a saved label")
+    sync.add_argument("--sheet", help="sheet name (default: the first visible sheet)")
+    sync.add_argument("--header-row", type=int, help="row number of the headers (default: first non-empty row)")
+    sync.add_argument("--mapping", type=Path, help="mapping file (JSON); see `sheetsync inspect`")
+    sync.add_argument("--action", choices=["upsert", "updateOnly", "remove"])
+    sync.add_argument("--batch-size", type=int)
+    sync.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
+    sync.add_argument("--base-url", help="API base URL (default: settings, else the Replify API)")
+    sync.add_argument("--region", help="default phone region, e.g. US, GB (default: settings)")
+    sync.add_argument("--external-id-key")
+    sync.add_argument("--external-id-value")
+    sync.add_argument("--dry-run", action="store_true", help="check and show what would be sent; send nothing")
+    sync.add_argument("--quiet", "-q", action="store_true", help="no progress line; only errors and the summary")
+
+    inspect = sub.add_parser("inspect", help="sheets, headers, and the auto-mapping as a mapping file")
+    inspect.add_argument("workbook", type=Path)
+    inspect.add_argument("--sheet")
+    inspect.add_argument("--header-row", type=int)
+
+    key = sub.add_parser("key", help="the API key in the system keyring")
+    key.add_argument("action", choices=["set", "clear", "status"])
+    key.add_argument("--base-url")
+
+    demo = sub.add_parser("demo", help="try it: a local demo API and a copy of the sample workbook")
+    demo.add_argument("--headless", action="store_true", help="run in the terminal even with a display")
+
+    gui = sub.add_parser("gui", help="open the window")
+    gui.add_argument("workbook", type=Path, nargs="?")
+
+    apply = sub.add_parser("apply-results", help="write a saved results file into its workbook")
+    apply.add_argument("results", type=Path)
+    apply.add_argument("--workbook", type=Path, help="write into this workbook instead")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.selftest:
+        from .selftest import run_selftest
+
+        return run_selftest()
+    _configure_logging(args.debug)
+    command = args.command or "gui"
+    handler = {
+        "sync": cmd_sync,
+        "inspect": cmd_inspect,
+        "key": cmd_key,
+        "demo": cmd_demo,
+        "gui": cmd_gui,
+        "apply-results": cmd_apply_results,
+    }[command]
+    from .core.errors import SheetSyncError
+
+    try:
+        return handler(args)
+    except SheetSyncError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(f"sheetsync: {exc}", file=sys.stderr)
+        if args.debug and exc.details:
+            print(exc.details, file=sys.stderr)
+        return exc.exit_code
+    except UsageError as exc:
+        print(f"sheetsync: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("\nsheetsync: interrupted", file=sys.stderr)
+        return 130
 
 
 def gui_main() -> int:
-    return 0
+    return main(sys.argv[1:] or ["gui"])
+
+
+def _configure_logging(debug: bool) -> None:
+    from .core.logsetup import configure
+    from .core.paths import AppPaths
+
+    configure(AppPaths.default().log_file, verbose=debug)
+
+
+def _settings() -> Any:
+    from .core.paths import AppPaths
+    from .core.settings import Settings
+
+    return Settings.load(AppPaths.default().settings_file)
+
+
+# -- sync -------------------------------------------------------------------------
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .core.credentials import KeyStore
+    from .core.engine import JobOptions
+    from .core.job import load_sheet, plan_job
+    from .core.mapping import Mapping
+
+    settings = _settings()
+    mapping = Mapping.load(args.mapping) if args.mapping else Mapping()
+    sheet_name = args.sheet or mapping.sheet
+    header_row = args.header_row or mapping.header_row
+    campaign = settings.campaign_for_label(args.campaign) or args.campaign
+    options = JobOptions(
+        campaign_id=campaign,
+        action=args.action or mapping.action or "upsert",
+        batch_size=args.batch_size or settings.batch_size,
+        concurrency=args.concurrency or settings.concurrency,
+        external_id_key=args.external_id_key or mapping.external_id_key,
+        external_id_value=args.external_id_value or mapping.external_id_value,
+    ).validated()
+    base_url = args.base_url or settings.base_url
+    region = (args.region or settings.region).upper()
+    _check_region(region)
+    loaded = load_sheet(args.workbook, sheet_name, header_row)
+    plan = plan_job(loaded.data, mapping, region=region)
+    out = sys.stdout
+    for warning in loaded.data.warnings + plan.mapping.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        print_dry_run(plan, options, out)
+        return EXIT_PROBLEMS if plan.invalid else EXIT_OK
+    from .core.client import check_base_url
+
+    check_base_url(base_url)
+    api_key = KeyStore().require(base_url)
+    code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out)
+    settings.remember_campaign(options.campaign_id)
+    _save_settings(settings)
+    return code
+
+
+def _check_region(region: str) -> None:
+    from .core.errors import JobConfigError
+    from .core.phones import is_known_region
+
+    if not is_known_region(region):
+        raise JobConfigError(f"'{region}' is not a phone region. Use a two-letter country code such as US, GB or DE.")
+
+
+def _save_settings(settings: Any) -> None:
+    from .core.paths import AppPaths
+
+    try:
+        settings.save(AppPaths.default().settings_file)
+    except OSError as exc:
+        log.warning("settings not saved: %s", exc)
+
+
+def run_sync(loaded: Any, plan: Plan, options: JobOptions, base_url: str, api_key: str, *, quiet: bool, out: TextIO) -> int:
+    """Send, write back, print the summary; the exit code."""
+    import threading
+
+    from .core.client import ContactsApi
+    from .core.engine import SyncEngine
+    from .core.errors import SaveError
+    from .core.job import ResultBook, save_results
+    from .core.logsetup import add_secret
+
+    add_secret(api_key)
+    book = ResultBook.for_plan(plan)
+    progress = _Progress(len(plan.to_send), enabled=not quiet and sys.stderr.isatty())
+    holder: dict[str, SyncEngine] = {}
+    client = ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled))
+    engine = SyncEngine(plan, options, client, cancel=threading.Event())
+    holder["engine"] = engine
+    try:
+        with client:
+            for outcome in engine.run():
+                book.add(outcome)
+                if outcome.sent:
+                    progress.batch(len(outcome.results))
+    except KeyboardInterrupt:
+        engine.cancel.set()
+        print("\nsheetsync: interrupted; writing the results received so far", file=sys.stderr)
+    finally:
+        progress.done()
+    if engine.stop_error is not None:
+        print(f"sheetsync: {engine.stop_error}", file=sys.stderr)
+    summary = book.summary()
+    try:
+        save_results(loaded.data, book, stamp=loaded.stamp)
+        where = f"Results written into {loaded.data.path.name} (sheet '{loaded.data.sheet}')."
+    except SaveError as exc:
+        print(f"sheetsync: {exc}", file=sys.stderr)
+        print(f"{summary.line()}.", file=out)
+        return EXIT_PROBLEMS
+    print(f"{summary.line()}. {where}", file=out)
+    for number in book.problem_rows()[:10]:
+        result = book.results[number]
+        print(f"  row {number}: {result.status}: {result.message}", file=out)
+    if len(book.problem_rows()) > 10:
+        print(f"  ... and {len(book.problem_rows()) - 10} more rows with problems (see the Sync Status column)", file=out)
+    if book.unmatched:
+        print(f"note: {len(book.unmatched)} item(s) of the server's answers matched no row; they are in the log.", file=out)
+        log.warning("unmatched server items: %s", json.dumps(book.unmatched, default=str)[:10_000])
+    if engine.stop_error is not None:
+        return engine.stop_error.exit_code
+    return EXIT_PROBLEMS if summary.problems else EXIT_OK
+
+
+class _Progress:
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.rows = 0
+        self.batches = 0
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def batch(self, rows: int) -> None:
+        self.rows += rows
+        self.batches += 1
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and self.rows < self.total):
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.rows / elapsed
+        left = (self.total - self.rows) / rate if rate else 0
+        sys.stderr.write(
+            f"\rSyncing: {self.rows:,} / {self.total:,} rows · {self.batches:,} batches · "
+            f"{rate:,.0f} rows/s · {left:,.0f} s left   "
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.batches:
+            sys.stderr.write("\n")
+
+
+def print_dry_run(plan: Plan, options: JobOptions, out: TextIO) -> None:
+    to_send = plan.to_send
+    print(f"Dry run: nothing was sent. Sheet '{plan.sheet.sheet}', header row {plan.sheet.header_row}.", file=out)
+    print(f"  {len(to_send):,} contact(s) would be sent with action {options.action} "
+          f"to campaign {options.campaign_id}", file=out)
+    print(f"  {len(plan.invalid):,} invalid row(s), {len(plan.duplicates):,} duplicate row(s)", file=out)
+    mapped = ", ".join(f"{c.header} -> {c.target}" for c in plan.mapping.mapped())
+    print(f"  mapping: {mapped}", file=out)
+    for row in plan.invalid[:20]:
+        print(f"  row {row.number}: invalid: {row.message}", file=out)
+    if len(plan.invalid) > 20:
+        print(f"  ... and {len(plan.invalid) - 20} more invalid rows", file=out)
+    if to_send:
+        first = next(plan.contacts(to_send[:1]))
+        print("First contact that would be sent:", file=out)
+        print(json.dumps(first, indent=2, ensure_ascii=False), file=out)
+
+
+# -- inspect ------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .core.mapping import Mapping, resolve
+    from .core.workbook import list_sheets, read_sheet
+
+    sheets = list_sheets(args.workbook)
+    data = read_sheet(args.workbook, args.sheet, args.header_row)
+    resolved = resolve(data.headers)
+    for info in sheets:
+        flags = "" if info.visible else " (hidden)"
+        flags += "" if info.is_worksheet else " (chart)"
+        mark = "*" if info.name == data.sheet else " "
+        print(f"{mark} sheet '{info.name}'{flags}", file=sys.stderr)
+    print(f"Header row {data.header_row}, {len(data.rows):,} data row(s); headers: {', '.join(data.headers)}", file=sys.stderr)
+    for warning in data.warnings + resolved.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    mapping = resolved.to_mapping(Mapping(sheet=data.sheet, header_row=data.header_row))
+    for col in resolved.columns:
+        if data.is_status_column(col.index):
+            mapping.columns.pop(col.header, None)
+    print(json.dumps(mapping.to_json(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+# -- key ------------------------------------------------------------------------------
+def cmd_key(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .core.credentials import ENV_VAR, NO_KEYRING_HELP, KeyStore
+
+    settings = _settings()
+    base_url = args.base_url or settings.base_url
+    store = KeyStore()
+    if args.action == "status":
+        status = store.status(base_url)
+        where = {
+            "environment": f"from the {ENV_VAR} environment variable",
+            "keyring": f"in the system keyring ({status.keyring_name})",
+            "session": "for this session only",
+        }.get(status.source or "", "not set")
+        print(f"API key for {base_url}: {where}")
+        if not status.keyring_ok:
+            print(NO_KEYRING_HELP)
+        return EXIT_OK if status.has_key else EXIT_PROBLEMS
+    if args.action == "clear":
+        store.clear(base_url)
+        print(f"API key for {base_url} removed from the keyring.")
+        return EXIT_OK
+    if not sys.stdin.isatty():
+        raise UsageError("`sheetsync key set` asks for the key at a terminal. For scripts, set SHEETSYNC_API_KEY.")
+    key = getpass.getpass(f"API key for {base_url} (typing is hidden): ")
+    where = store.set(base_url, key)
+    if where == "session":
+        print(NO_KEYRING_HELP, file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"API key saved in the system keyring ({store.keyring_name()}).")
+    return EXIT_OK
+
+
+# -- apply-results ----------------------------------------------------------------------
+def cmd_apply_results(args: argparse.Namespace) -> int:
+    from .core.job import apply_results_file
+
+    target, summary = apply_results_file(args.results, args.workbook)
+    print(f"{summary.line()}. Results written into {target}.")
+    return EXIT_OK
+
+
+# -- demo and gui ---------------------------------------------------------------------
+def has_display(env: dict[str, str] | None = None) -> bool:
+    env = dict(os.environ) if env is None else env
+    if sys.platform.startswith("linux"):
+        return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) or env.get("QT_QPA_PLATFORM") == "offscreen"
+    return True
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .core.demo import copy_sample_workbook
+
+    if not args.headless and has_display() and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        try:
+            from .gui.app import run_demo
+        except ImportError as exc:
+            print(f"sheetsync: the window cannot start ({exc}); running the demo in the terminal.", file=sys.stderr)
+        else:
+            return run_demo()
+    elif not args.headless:
+        print("No display found (DISPLAY/WAYLAND_DISPLAY unset): running the demo in the terminal.", file=sys.stderr)
+    return run_headless_demo(copy_sample_workbook(), sys.stdout)
+
+
+def run_headless_demo(workbook: Path, out: TextIO) -> int:
+    from .core.engine import JobOptions
+    from .core.job import load_sheet, plan_job
+    from .sandbox.server import DEMO_API_KEY, DEMO_CAMPAIGN_ID, SandboxApi
+
+    with SandboxApi(api_key=DEMO_API_KEY, campaigns=[DEMO_CAMPAIGN_ID]) as api:
+        print(f"Local demo API at {api.base_url} (campaign {DEMO_CAMPAIGN_ID}).", file=out)
+        print(f"Syncing a copy of the sample workbook: {workbook}", file=out)
+        loaded = load_sheet(workbook)
+        plan = plan_job(loaded.data)
+        options = JobOptions(campaign_id=DEMO_CAMPAIGN_ID).validated()
+        code = run_sync(loaded, plan, options, api.base_url, DEMO_API_KEY, quiet=False, out=out)
+        contacts = len(api.contacts(DEMO_CAMPAIGN_ID))
+    print(f"The demo campaign now holds {contacts} contact(s). Open {workbook} to see the "
+          "Sync Status, Sync Message and Synced At columns.", file=out)
+    return code
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from .gui.app import run_app
+    except ImportError as exc:
+        raise UsageError(f"the window cannot start: {exc}. Install the GUI extra: pip install 'replify-sheet-sync[gui]'.") from exc
+    return run_app(getattr(args, "workbook", None))

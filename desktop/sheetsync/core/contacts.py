@@ -115,7 +115,7 @@ def prepare(sheet: SheetData, mapping: ResolvedMapping, *, region: str = "US") -
     for row in sheet.rows:
         plan = _check_row(row, email_col.index if email_col else None, phone_col.index if phone_col else None, region)
         if plan.state == SEND:
-            keys = [k for k in (f"e:{plan.email}" if plan.email else None, f"p:{plan.phone}" if plan.phone else None) if k]
+            keys = [k for k in (f"e:{plan.email.casefold()}" if plan.email else None, f"p:{plan.phone}" if plan.phone else None) if k]
             earlier = [first_seen[k] for k in keys if k in first_seen]
             if earlier:
                 plan.duplicate_of = min(earlier)
@@ -132,26 +132,30 @@ def prepare(sheet: SheetData, mapping: ResolvedMapping, *, region: str = "US") -
 def _check_row(row: DataRow, email_col: int | None, phone_col: int | None, region: str) -> RowPlan:
     messages: list[str] = []
     email = phone = None
+    bad_email = bad_phone = False
     if email_col is not None:
         raw = as_text(row.get(email_col))
         if raw:
             email = normalise_email(raw)
             if email is None:
+                bad_email = True
                 messages.append(f"email '{_clip(raw)}' is not a valid address")
     if phone_col is not None:
         raw = as_text(row.get(phone_col))
         if raw:
             result = normalise_phone(raw, region)
             phone = result.digits
+            bad_phone = phone is None
             if result.warning:
                 messages.append(result.warning)
     if email is None and phone is None:
         if not messages:
             messages.append("no email or phone: at least one is needed")
         return RowPlan(row.number, None, None, INVALID, messages)
-    if messages and (email is None or phone is None):
-        sent = "phone" if email is None else "email"
-        messages[-1 if len(messages) == 1 else 0] += f"; sent with the {sent} only"
+    if bad_email:
+        messages.append("sent with the phone only")
+    elif bad_phone:
+        messages.append("sent with the email only")
     return RowPlan(row.number, email, phone, SEND, messages)
 
 

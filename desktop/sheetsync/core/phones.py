@@ -36,7 +36,8 @@ def normalise_phone(text: str, region: str = "US") -> PhoneResult:
     number = _fast_parse(cleaned, region) if _DIGITS.fullmatch(cleaned) else None
     if number is None:
         try:
-            number = phonenumbers.parse(_EXTENSION.sub("", raw), region)
+            plain = cleaned if cleaned.startswith("+") and cleaned[1:].isdigit() else _EXTENSION.sub("", raw)
+            number = phonenumbers.parse(plain, region)
         except phonenumbers.NumberParseException:
             return PhoneResult(None, f"'{raw}' is not a phone number")
     if not phonenumbers.is_possible_number(number):

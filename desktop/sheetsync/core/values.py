@@ -30,10 +30,12 @@ def convert_cell(value: object) -> CellValue:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
+        if not value.is_integer():
+            # Excel shows 15 significant digits: 0.1+0.2 is 0.3 there, so here too.
+            value = float(f"{value:.15g}")
         if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
             return int(value)
-        # Excel shows 15 significant digits: 0.1+0.2 is 0.3 there, so here too.
-        return float(f"{value:.15g}")
+        return value
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, dt.datetime):

@@ -1,0 +1,244 @@
+"""One sync job, step by step: the same steps for the command line and the window.
+
+    sheet = load_sheet(path, sheet_name, header_row)      # read values (calamine)
+    plan = plan_job(sheet, mapping, region)               # map, check, find duplicates
+    engine = SyncEngine(plan, options, client, ...)       # send; one outcome per batch
+    book = ResultBook(plan); book.add(outcome) ...        # every row's result, in memory
+    save_results(sheet, book)                             # write back, or a results file
+
+Nothing the server returned is lost: a ``ResultBook`` holds every result until it is in
+the workbook, and when the workbook cannot be written the results go to a results file
+(``apply_results_file`` writes them in later).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomicfile import write_text_atomic
+from .contacts import Plan, prepare
+from .engine import BatchOutcome
+from .errors import InputError, MappingError, SaveError, WorkbookError
+from .mapping import Mapping, resolve
+from .results import INVALID, RowResult, Summary, now
+from .workbook import STATUS_HEADERS, SheetData, read_sheet
+
+log = logging.getLogger("sheetsync.job")
+
+RESULTS_SUFFIX = ".sheetsync-results.json"
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """Size and modification time: tells whether the workbook changed since it was read."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        st = Path(path).stat()
+        return cls(st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class LoadedSheet:
+    data: SheetData
+    stamp: FileStamp
+
+
+def load_sheet(path: Path, sheet: str | None = None, header_row: int | None = None) -> LoadedSheet:
+    path = Path(path)
+    data = read_sheet(path, sheet, header_row)
+    return LoadedSheet(data, FileStamp.of(path))
+
+
+def plan_job(sheet: SheetData, mapping: Mapping | None = None, *, region: str = "US") -> Plan:
+    resolved = resolve(sheet.headers, mapping)
+    if not sheet.rows:
+        raise WorkbookError(
+            f"The sheet '{sheet.sheet}' has a header row (row {sheet.header_row}) but no data "
+            "rows below it. Add contacts, or pick another sheet or header row."
+        )
+    if resolved.column_for("email") is None and resolved.column_for("phone") is None:
+        raise MappingError(
+            "No column is mapped to Email or Phone, and every contact needs one of them. "
+            f"Columns: {', '.join(sheet.headers)}. Map one (in a mapping file: "
+            '{"columns": {"E-mail": "email"}}).'
+        )
+    return prepare(sheet, resolved, region=region)
+
+
+@dataclass
+class ResultBook:
+    """Every row's result of a job, kept until written into the workbook."""
+
+    results: dict[int, RowResult] = field(default_factory=dict)
+    unmatched: list[Any] = field(default_factory=list)
+    server_messages: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> ResultBook:
+        book = cls()
+        stamp = now()
+        for row in plan.invalid:
+            book.results[row.number] = RowResult(row.number, INVALID, row.message, stamp)
+        return book
+
+    def add(self, outcome: BatchOutcome) -> None:
+        for result in outcome.results:
+            self.results[result.number] = result
+        self.unmatched.extend(outcome.unmatched)
+        if outcome.server_message:
+            self.server_messages.append(outcome.server_message)
+
+    def summary(self) -> Summary:
+        return Summary.of(self.results.values())
+
+    def problem_rows(self) -> list[int]:
+        return sorted(n for n, r in self.results.items() if r.is_problem)
+
+    # -- results file -------------------------------------------------------
+    def to_json(self, sheet: SheetData) -> dict[str, Any]:
+        return {
+            "format": "sheetsync-results",
+            "version": 1,
+            "workbook": str(sheet.path),
+            "sheet": sheet.sheet,
+            "headerRow": sheet.header_row,
+            "columns": sheet.status_columns(),
+            "rows": {
+                str(n): {"status": r.status, "message": r.message, "at": r.at.isoformat() if r.at else None}
+                for n, r in sorted(self.results.items())
+            },
+            "unmatchedServerItems": self.unmatched,
+        }
+
+
+def status_cells(sheet: SheetData, results: Iterable[RowResult]) -> tuple[list[tuple[int, str]], dict[int, list[Any]]]:
+    """The header cells and per-row values for the three status columns."""
+    columns = list(zip(sheet.status_columns(), STATUS_HEADERS, strict=True))
+    rows = {r.number: [r.status, r.message or None, r.at] for r in results}
+    return columns, rows
+
+
+def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None = None, target: Path | None = None) -> Path:
+    """Write the status columns into the workbook (or ``target``), atomically.
+
+    If the file changed on disk since it was read (rows may have moved), or cannot be
+    written, the results go to a results file instead and SaveError says where.
+    """
+    from .writeback import atomic_replace, patch_sheet
+
+    source = sheet.path
+    target = Path(target) if target else source
+    if stamp is not None and target == source:
+        try:
+            changed = FileStamp.of(source) != stamp
+        except OSError:
+            changed = True
+        if changed:
+            path = write_results_file(sheet, book)
+            raise SaveError(
+                f"{source.name} changed on disk during the sync (saved in Excel?), so its rows "
+                f"may have moved and the results were not written into it. They are safe in "
+                f"{path}. Reload the workbook and apply them with `sheetsync apply-results`, "
+                "or sync again.",
+                results_path=str(path),
+            )
+    columns, rows = status_cells(sheet, book.results.values())
+    fd, tmp_name = tempfile.mkstemp(prefix=f".~{target.stem}.", suffix=target.suffix, dir=_writable_dir(target))
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        patch_sheet(source, tmp, sheet_name=sheet.sheet, header_row=sheet.header_row, columns=columns, rows=rows)
+        atomic_replace(tmp, target)
+    except (SaveError, WorkbookError, OSError) as exc:
+        _unlink(tmp)
+        path = write_results_file(sheet, book)
+        raise SaveError(
+            f"The results could not be written into {target.name}: {exc} They are safe in "
+            f"{path}: close the workbook in Excel (or make it writable) and choose Retry, "
+            "or run `sheetsync apply-results` with that file.",
+            results_path=str(path),
+            details=getattr(exc, "details", None) or repr(exc),
+        ) from exc
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return target
+
+
+def _writable_dir(target: Path) -> Path:
+    folder = target.parent
+    if os.access(folder, os.W_OK):
+        return folder
+    raise SaveError(f"The folder {folder} is read-only, so {target.name} cannot be updated there. Use Save As to write a copy elsewhere.")
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def results_file_for(workbook: Path, fallback_dir: Path | None = None) -> Path:
+    path = workbook.with_name(workbook.name + RESULTS_SUFFIX)
+    if os.access(path.parent, os.W_OK) or fallback_dir is None:
+        return path
+    return fallback_dir / path.name
+
+
+def write_results_file(sheet: SheetData, book: ResultBook, fallback_dir: Path | None = None) -> Path:
+    from .paths import AppPaths
+
+    fallback = fallback_dir or AppPaths.default().data_dir / "results"
+    path = results_file_for(sheet.path, fallback)
+    try:
+        write_text_atomic(path, json.dumps(book.to_json(sheet), indent=1, ensure_ascii=False, default=str))
+    except OSError:
+        path = fallback / path.name
+        write_text_atomic(path, json.dumps(book.to_json(sheet), indent=1, ensure_ascii=False, default=str))
+    log.info("results kept in %s", path)
+    return path
+
+
+def load_results_file(path: Path) -> tuple[dict[str, Any], ResultBook]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"The results file {path} does not exist.") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{Path(path).name} is not a Sheet Sync results file ({exc}).") from exc
+    if not isinstance(data, dict) or data.get("format") != "sheetsync-results":
+        raise InputError(f"{Path(path).name} is not a Sheet Sync results file.")
+    book = ResultBook(unmatched=list(data.get("unmatchedServerItems") or []))
+    for number, item in (data.get("rows") or {}).items():
+        at = dt.datetime.fromisoformat(item["at"]) if item.get("at") else None
+        book.results[int(number)] = RowResult(int(number), item["status"], item.get("message") or "", at)
+    return data, book
+
+
+def apply_results_file(path: Path, workbook: Path | None = None) -> tuple[Path, Summary]:
+    """Write a results file (from a failed save) into its workbook."""
+    data, book = load_results_file(path)
+    target = Path(workbook or data["workbook"])
+    sheet = read_sheet(target, data["sheet"], data["headerRow"])
+    expected = data.get("columns")
+    if expected and sheet.status_columns() != expected:
+        log.info("status columns moved from %s to %s", expected, sheet.status_columns())
+    save_results(sheet, book)
+    try:
+        Path(path).unlink()
+    except OSError:
+        pass
+    return target, book.summary()
