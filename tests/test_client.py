@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -476,3 +479,30 @@ def test_key_echoed_by_a_server_is_redacted() -> None:
             client.post_contacts(DEMO_CAMPAIGN_ID, batch("a@example.com"))
     assert "bad request for key ***" in str(info.value)
     assert SECRET_KEY not in str(info.value) + (info.value.details or "")
+
+
+@pytest.fixture
+def self_signed(tmp_path: Any) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for 127.0.0.1 (no CA trusts it)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_untrusted_certificate_is_refused(self_signed: ssl.SSLContext,
+                                          events: list[RetryEvent]) -> None:
+    with SandboxApi(ssl_context=self_signed) as sb:
+        assert sb.base_url.startswith("https://")
+        with ContactsApi(sb.base_url, DEMO_API_KEY, retry=FAST,
+                         on_retry=events.append) as client:
+            with pytest.raises(ServerUnavailable, match="certificate could not be verified"):
+                client.post_contacts(DEMO_CAMPAIGN_ID, batch("a@example.com"))
+        assert events == []  # not retried: it would fail the same way
+        assert sb.requests == []

@@ -25,6 +25,7 @@ import logging
 import math
 import random
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -260,12 +261,14 @@ class SandboxApi:
         seed: int | None = None,
         forbidden_keys: Iterable[str] = (),
         keep_bodies: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.forbidden_keys = frozenset(forbidden_keys)
         self.faults = faults if faults is not None else Faults()
         self.shuffle = shuffle
         self.keep_bodies = keep_bodies
+        self._ssl_context = ssl_context  # serve https (tests of certificate checks)
         self._port = port
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -289,6 +292,10 @@ class SandboxApi:
         if self._server is not None:
             return self
         self._server = _Server(("127.0.0.1", self._port), self)
+        if self._ssl_context is not None:
+            # The handshake happens in the handler thread, not in the accepting one.
+            self._server.socket = self._ssl_context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
             name="sheetsync-sandbox", daemon=True,
@@ -321,7 +328,8 @@ class SandboxApi:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{API_PREFIX}"
 
     def contacts_url(self, campaign_id: str = DEMO_CAMPAIGN_ID) -> str:
         return f"{self.base_url}/campaigns/{campaign_id}/contacts"
