@@ -1,0 +1,889 @@
+"""Lossless write-back of the status columns into one worksheet of an .xlsx/.xlsm package.
+
+An openpyxl load-and-save rewrites the whole package and drops what it cannot read
+(images, 2010+ extensions, cached values). Here only the target sheet's XML part is
+rewritten, streamed in chunks: a byte-level scanner finds row boundaries, copies every
+row it does not touch verbatim, and re-emits only the rows that get results. Every other
+zip member is copied with the same name, order, compression type and date; ``styles.xml``
+(one date style, if none fits) and a table part (the status columns join an Excel table)
+are the only other parts that may change.
+
+Files the scanner cannot handle safely raise :class:`UnsupportedWorkbook` before anything
+is replaced; nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from sheetsync.core.errors import SaveError, WorkbookError
+from sheetsync.core.xlsxpackage import (
+    Package,
+    UnsupportedWorkbook,
+    find_sheet,
+    open_package,
+    related_parts,
+)
+
+__all__ = [
+    "UnsupportedWorkbook",
+    "sheet_part_name",
+    "patch_sheet",
+    "find_error_cells",
+    "atomic_replace",
+]
+
+Value = Union[str, datetime, None]
+
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+MAX_CELL_CHARS = 32_767  # Excel's limit, in UTF-16 code units
+CHUNK = 1 << 20
+
+# --------------------------------------------------------------------------- public API
+
+
+def sheet_part_name(path: Path, sheet_name: str) -> str:
+    """Zip member of that sheet, resolved through the workbook's relationships."""
+    package = open_package(Path(path))
+    with package.zip:
+        return find_sheet(package, sheet_name).part
+
+
+def patch_sheet(
+    src: Path,
+    dst: Path,
+    *,
+    sheet_name: str,
+    header_row: int,
+    columns: Sequence[tuple[int, str]],
+    rows: Mapping[int, Sequence[Value]],
+) -> None:
+    """Write a copy of ``src`` to ``dst`` with the header texts and row values in ``columns``.
+
+    str values become inline-string cells (always text, never formulas); datetimes become
+    date-time cells; None removes an existing cell. ``dst`` is removed again on failure.
+    """
+    src, dst = Path(src), Path(dst)
+    targets = _targets(header_row, columns, rows)
+    cols = [c for c, _ in columns]
+    package = open_package(src)
+    try:
+        with package.zip:
+            sheet = find_sheet(package, sheet_name)
+            replaced = _prepare_parts(package, sheet.part, header_row, columns, targets)
+            plan = _Plan(
+                cols=cols,
+                targets=targets,
+                header_row=header_row,
+                date_style=replaced.date_style,
+                date_styles=replaced.date_styles,
+                date1904=package.date1904,
+                file_name=src.name,
+                sheet_name=sheet.name,
+            )
+            _write_package(package, dst, sheet.part, plan, replaced.parts)
+    except BaseException as exc:
+        dst.unlink(missing_ok=True)
+        if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
+            raise WorkbookError(
+                f"{src.name} is damaged (a part of the zip package cannot be read). Open it in "
+                "Excel and save a copy, then use the copy.",
+                details=str(exc),
+            ) from exc
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            raise SaveError(
+                f"Sheet Sync could not write {dst} ({exc.strerror or exc}). Check that the disk "
+                "is not full and the folder is writable.",
+                details=str(exc),
+            ) from exc
+        raise
+
+
+def find_error_cells(path: Path, sheet_name: str) -> list[tuple[int, int, str]]:
+    """(row, col, error text such as '#N/A') of every error cell in the sheet, streaming."""
+    package = open_package(Path(path))
+    with package.zip:
+        member = find_sheet(package, sheet_name).part
+        with package.zip.open(member) as fh:
+            if not _contains_any(fh, (b't="e"', b"t='e'")):
+                return []
+        with package.zip.open(member) as fh:
+            return list(_error_cells(_Reader(fh)))
+
+
+def atomic_replace(tmp: Path, target: Path) -> None:
+    """fsync ``tmp`` and move it onto ``target`` in one step.
+
+    ``tmp`` must be in the target's folder. On failure ``tmp`` is left in place: it is a
+    complete copy of the workbook with the results, which the caller may offer to keep.
+    """
+    tmp, target = Path(tmp), Path(target)
+    try:
+        with open(tmp, "r+b") as fh:
+            os.fsync(fh.fileno())
+        if target.exists():
+            shutil.copymode(target, tmp)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except PermissionError as exc:
+        raise SaveError(
+            f"Sheet Sync could not save {target.name}: the file may be open in Excel, or it is "
+            "read-only. Close it in Excel (or make it writable) and save again.",
+            details=str(exc),
+        ) from exc
+    except OSError as exc:
+        raise SaveError(
+            f"Sheet Sync could not save {target.name} ({exc.strerror or exc}). The file may be "
+            "open in Excel or read-only, or the disk may be full.",
+            details=str(exc),
+        ) from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    if sys.platform == "win32":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _targets(
+    header_row: int, columns: Sequence[tuple[int, str]], rows: Mapping[int, Sequence[Value]]
+) -> dict[int, Sequence[Value]]:
+    if not columns:
+        raise ValueError("columns must name at least one column")
+    cols = [c for c, _ in columns]
+    if len(set(cols)) != len(cols) or not all(1 <= c <= MAX_COL for c in cols):
+        raise ValueError(f"columns must be distinct indexes in 1..{MAX_COL}: {cols}")
+    for rnum, values in rows.items():
+        if not 1 <= rnum <= MAX_ROW or len(values) != len(cols):
+            raise ValueError(f"row {rnum}: expected {len(cols)} values in rows 1..{MAX_ROW}")
+    if not 1 <= header_row <= MAX_ROW:
+        raise ValueError(f"header_row {header_row} is outside 1..{MAX_ROW}")
+    targets: dict[int, Sequence[Value]] = dict(rows)
+    targets[header_row] = [name for _, name in columns]
+    return targets
+
+
+# --------------------------------------------------------------------------- cell text
+
+
+_NEEDS_FIX = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def _fix_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch == "_":  # a literal "_x0041_" must not be decoded by Excel: escape its underscore
+        return "_x005F_"
+    if "\ud800" <= ch <= "\udfff" or ch in "\ufffe\uffff":
+        return "\ufffd"
+    return f"_x{ord(ch):04X}_"  # Excel's escape for control characters (and CR)
+
+
+def _clip(text: str) -> str:
+    """Clip to Excel's 32,767 UTF-16 code units, ending with an ellipsis."""
+    if len(text) <= MAX_CELL_CHARS // 2:
+        return text
+    if len(text.encode("utf-16-le", "surrogatepass")) // 2 <= MAX_CELL_CHARS:
+        return text
+    units, out = 0, []
+    for ch in text:
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > MAX_CELL_CHARS - 1:
+            break
+        out.append(ch)
+    return "".join(out) + "\u2026"
+
+
+def xml_text(text: str) -> bytes:
+    """Cell text as XML character data: clipped, illegal characters escaped, UTF-8."""
+    text = _clip(text)
+    if _NEEDS_FIX.search(text):
+        text = _NEEDS_FIX.sub(_fix_char, text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;").encode("utf-8")
+
+
+def _col_letters(col: int) -> str:
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+_EPOCH_1900 = datetime(1899, 12, 30)
+_EPOCH_1904 = datetime(1904, 1, 1)
+
+
+def excel_serial(value: datetime, date1904: bool = False) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone().replace(tzinfo=None)
+    delta = value - (_EPOCH_1904 if date1904 else _EPOCH_1900)
+    serial = delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400
+    return repr(round(serial, 8))
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _Plan:
+    cols: list[int]
+    targets: Mapping[int, Sequence[Value]]
+    header_row: int
+    date_style: int | None  # None: no styles part, dates are written as ISO text
+    date_styles: frozenset[int]
+    date1904: bool
+    file_name: str
+    sheet_name: str
+    prefix: bytes = b""
+    order: list[tuple[int, int]] = field(default_factory=list)  # (col, value index) by col
+    _text_cache: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.order = sorted((c, i) for i, c in enumerate(self.cols))
+        self.min_col = self.order[0][0]
+        self.max_col = self.order[-1][0]
+        self.letters = {c: _col_letters(c).encode() for c in self.cols}
+
+    def cell(self, col: int, rnum: int, value: Value, old_attrs: bytes | None) -> bytes:
+        """XML of one new status cell (empty bytes for None)."""
+        if value is None:
+            return b""
+        p = self.prefix
+        ref = self.letters[col] + str(rnum).encode()
+        old_s = _attr(old_attrs, b"s") if old_attrs else None
+        if isinstance(value, datetime):
+            if self.date_style is not None:
+                s = old_s if old_s is not None and int(old_s) in self.date_styles else b"%d" % self.date_style
+                serial = excel_serial(value, self.date1904).encode()
+                return b'<%sc r="%s" s="%s"><%sv>%s</%sv></%sc>' % (p, ref, s, p, serial, p, p)
+            value = value.isoformat(sep=" ", timespec="seconds")
+        text = self._text_cache.get(value)
+        if text is None:
+            text = xml_text(str(value))
+            if len(self._text_cache) < 10_000:
+                self._text_cache[value] = text
+        s_attr = b' s="%s"' % old_s if old_s is not None else b""
+        return b'<%sc r="%s"%s t="inlineStr"><%sis><%st xml:space="preserve">%s</%st></%sis></%sc>' % (
+            p, ref, s_attr, p, p, text, p, p, p)
+
+    def new_row(self, rnum: int) -> bytes:
+        values = self.targets[rnum]
+        cells = b"".join(self.cell(c, rnum, values[i], None) for c, i in self.order)
+        if not cells:
+            return b""
+        p = self.prefix
+        return b'<%srow r="%d">%s</%srow>' % (p, rnum, cells, p)
+
+    def size_bound(self) -> int:
+        """Upper bound of the bytes the new cells add (to decide on zip64 up front)."""
+        total = 0
+        for values in self.targets.values():
+            total += 64
+            for v in values:
+                total += 160 + (7 * len(v) if isinstance(v, str) else 40)
+        return total
+
+
+def _attr(attrs: bytes, name: bytes) -> bytes | None:
+    m = re.search(rb"(?:^|\s)" + name + rb"""\s*=\s*(["'])(.*?)\1""", attrs, re.S)
+    return m.group(2) if m else None
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class _Reader:
+    """Chunks of a zip member in a growing bytes buffer."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.eof = False
+
+    def more(self, keep_from: int) -> int:
+        """Drop buf[:keep_from], append a chunk; return how many bytes were dropped."""
+        chunk = self.fh.read(CHUNK)
+        if not chunk:
+            self.eof = True
+        self.buf = self.buf[keep_from:] + chunk
+        return keep_from
+
+
+def _contains_any(fh: BinaryIO, needles: tuple[bytes, ...]) -> bool:
+    tail = b""
+    while chunk := fh.read(CHUNK):
+        data = tail + chunk
+        if any(n in data for n in needles):
+            return True
+        tail = data[-8:]
+    return False
+
+
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']""")
+_SHEETDATA = re.compile(rb"<([A-Za-z_][\w.\-]*:)?sheetData(?=[\s/>])[^>]*?(/?)>")
+_DIMENSION = re.compile(rb"""(<(?:[\w.\-]+:)?dimension\b[^>]*?\sref\s*=\s*)(["'])([^"']*)\2""")
+_REF = re.compile(rb"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
+_WS = b" \t\r\n"
+
+
+def _unsupported_encoding(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    m = _XML_DECL.match(head.removeprefix(b"\xef\xbb\xbf"))
+    return bool(m) and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8")
+
+
+def _read_head(reader: _Reader, plan: _Plan) -> re.Match[bytes]:
+    """Fill the buffer up to the sheetData start tag; return its match."""
+    while True:
+        m = _SHEETDATA.search(reader.buf)
+        if m:
+            break
+        if reader.eof:
+            raise UnsupportedWorkbook(
+                f'The sheet "{plan.sheet_name}" in {plan.file_name} has no cell data section '
+                "(sheetData), so Sheet Sync cannot write into it. Open the file in Excel and "
+                "save a copy, then use the copy."
+            )
+        reader.more(0)
+    if _unsupported_encoding(reader.buf[:200]):
+        raise UnsupportedWorkbook(
+            f'The sheet "{plan.sheet_name}" in {plan.file_name} is not stored as UTF-8, which '
+            "Sheet Sync cannot rewrite safely. Open the file in Excel and save a copy, then use "
+            "the copy."
+        )
+    return m
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+def _parse_ref(ref: bytes) -> tuple[int, int, int, int] | None:
+    """(min_col, min_row, max_col, max_row) of 'A1:C10' or 'A1'."""
+    parts = ref.strip().split(b":")
+    if len(parts) not in (1, 2):
+        return None
+    cells = [_REF.match(p) for p in parts]
+    if not all(cells):
+        return None
+    cols = [_col_number(m.group(1)) for m in cells]  # type: ignore[union-attr]
+    rws = [int(m.group(2)) for m in cells]  # type: ignore[union-attr]
+    return min(cols), min(rws), max(cols), max(rws)
+
+
+def _format_ref(box: tuple[int, int, int, int]) -> bytes:
+    c1, r1, c2, r2 = box
+    first = f"{_col_letters(c1)}{r1}"
+    return (first if (c1, r1) == (c2, r2) else f"{first}:{_col_letters(c2)}{r2}").encode()
+
+
+def _extend_right(ref: bytes, plan: _Plan) -> bytes | None:
+    """The ref grown to the last status column, if it is a range headed on the header row
+    that ends in the column just before the status columns (or already inside them)."""
+    box = _parse_ref(ref)
+    if box is None:
+        return None
+    c1, r1, c2, r2 = box
+    if r1 != plan.header_row or c1 > plan.min_col or not plan.min_col - 1 <= c2 < plan.max_col:
+        return None
+    return _format_ref((c1, r1, plan.max_col, r2))
+
+
+def _patch_dimension(head: bytes, plan: _Plan) -> bytes:
+    m = _DIMENSION.search(head)
+    box = _parse_ref(m.group(3)) if m else None
+    if m is None or box is None:
+        return head
+    rnums = plan.targets.keys()
+    new = (
+        min(box[0], plan.min_col),
+        min(box[1], min(rnums)),
+        max(box[2], plan.max_col),
+        max(box[3], max(rnums)),
+    )
+    if new == box:
+        return head
+    return head[: m.start(3)] + _format_ref(new) + head[m.end(3) :]
+
+
+# --------------------------------------------------------------------------- the sheet pass
+
+
+class _Out:
+    """Buffered writer: the zip stream pays per call, so join small pieces first."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.fh.write(b"".join(self.parts))
+            self.parts, self.size = [], 0
+
+
+def rewrite_sheet(src: BinaryIO, dst: BinaryIO, plan: _Plan) -> None:
+    """Stream the sheet XML from ``src`` to ``dst`` with the status cells written."""
+    reader = _Reader(src)
+    out = _Out(dst)
+    m = _read_head(reader, plan)
+    plan.prefix = m.group(1) or b""
+    head = _patch_dimension(reader.buf[: m.start()], plan)
+    out.write(head)
+    if m.group(2):  # <sheetData/>: every target row is new
+        p = plan.prefix
+        out.write(m.group(0)[:-2].rstrip() + b">")
+        for rnum in sorted(plan.targets):
+            out.write(plan.new_row(rnum))
+        out.write(b"</%ssheetData>" % p)
+        reader.more(m.end())
+    else:
+        out.write(m.group(0))
+        reader.more(m.end())
+        _rewrite_rows(reader, out, plan)
+    _copy_tail(reader, out, plan)
+    out.flush()
+
+
+def _need_more(reader: _Reader, out: _Out, out_pos: int, keep_from: int, plan: _Plan) -> None:
+    if reader.eof:
+        raise WorkbookError(
+            f'The sheet "{plan.sheet_name}" in {plan.file_name} ends in the middle of its data: '
+            "the file is damaged. Open it in Excel and save a copy, then use the copy."
+        )
+    out.write(reader.buf[out_pos:keep_from])
+    reader.more(keep_from)
+
+
+def _refuse_markup(reader: _Reader, start: int, sd_end: int, plan: _Plan) -> None:
+    """Comments, CDATA or processing instructions inside sheetData would fool the scanner."""
+    stop = sd_end if sd_end != -1 else len(reader.buf)
+    if reader.buf.find(b"<!", start, stop) != -1 or reader.buf.find(b"<?", start, stop) != -1:
+        raise UnsupportedWorkbook(
+            f'The sheet "{plan.sheet_name}" in {plan.file_name} contains XML comments or CDATA '
+            "in its cell data (Excel never writes these), so Sheet Sync cannot rewrite it "
+            "safely. Open the file in Excel and save a copy, then use the copy."
+        )
+
+
+def _rewrite_rows(reader: _Reader, out: _Out, plan: _Plan) -> None:
+    """Copy rows verbatim, re-emit target rows, insert missing ones; stop at </sheetData>."""
+    p = plan.prefix
+    row_open, row_close, sd_close = b"<%srow" % p, b"</%srow>" % p, b"</%ssheetData>" % p
+    n_open = len(row_open)
+    todo = sorted(plan.targets)
+    ti, n_todo = 0, len(todo)
+    prev = 0
+    pos = out_pos = 0
+    sd_end = reader.buf.find(sd_close)
+    _refuse_markup(reader, 0, sd_end, plan)
+    while True:
+        buf = reader.buf
+        i = buf.find(row_open, pos)
+        if i != -1 and (sd_end == -1 or i < sd_end):
+            j = buf.find(b">", i)
+            if j == -1 or i + n_open >= len(buf):  # the start tag is cut by the chunk end
+                _need_more(reader, out, out_pos, i, plan)
+                pos = out_pos = 0
+                sd_end = _find_after(reader, sd_close, 0, plan)
+                continue
+            if buf[i + n_open] not in b" \t\r\n/>":
+                pos = i + 1
+                continue
+            tag = buf[i : j + 1]
+            r = _attr(tag[n_open:], b"r")
+            rnum = int(r) if r is not None else prev + 1
+            if rnum <= prev:
+                raise UnsupportedWorkbook(
+                    f'The rows of sheet "{plan.sheet_name}" in {plan.file_name} are not in order '
+                    f"(row {rnum} after row {prev}), so Sheet Sync cannot rewrite it safely. "
+                    "Open the file in Excel and save a copy, then use the copy."
+                )
+            while ti < n_todo and todo[ti] < rnum:
+                out.write(buf[out_pos:i])
+                out_pos = i
+                out.write(plan.new_row(todo[ti]))
+                ti += 1
+            if ti < n_todo and todo[ti] == rnum:
+                if tag.endswith(b"/>"):
+                    end, content = j + 1, None
+                else:
+                    k = buf.find(row_close, j + 1)
+                    if k == -1:
+                        _need_more(reader, out, out_pos, i, plan)
+                        pos = out_pos = 0
+                        sd_end = _find_after(reader, sd_close, 0, plan)
+                        continue
+                    end, content = k + len(row_close), buf[j + 1 : k]
+                out.write(buf[out_pos:i])
+                out.write(_rewrite_row(tag, content, rnum, plan))
+                out_pos = pos = end
+                ti += 1
+            else:
+                pos = j + 1
+            prev = rnum
+            continue
+        if sd_end != -1:
+            out.write(buf[out_pos:sd_end])
+            while ti < n_todo:
+                out.write(plan.new_row(todo[ti]))
+                ti += 1
+            reader.more(sd_end)
+            return
+        last_lt = buf.rfind(b"<", pos)  # a cut tag starts at the last '<'
+        _need_more(reader, out, out_pos, last_lt if last_lt != -1 else len(buf), plan)
+        pos = out_pos = 0
+        sd_end = _find_after(reader, sd_close, 0, plan)
+
+
+def _find_after(reader: _Reader, sd_close: bytes, start: int, plan: _Plan) -> int:
+    sd_end = reader.buf.find(sd_close, start)
+    _refuse_markup(reader, start, sd_end, plan)
+    return sd_end
+
+
+# --------------------------------------------------------------------------- one row
+
+
+@dataclass
+class _Cell:
+    col: int
+    start: int
+    end: int
+    attrs: bytes
+    has_r: bool
+
+
+def iter_cells(content: bytes, prefix: bytes) -> Iterator[_Cell]:
+    """The <c> elements of a row's content, with implicit columns resolved."""
+    c_open, c_close = b"<%sc" % prefix, b"</%sc>" % prefix
+    n = len(c_open)
+    pos, prev = 0, 0
+    while True:
+        i = content.find(c_open, pos)
+        if i == -1:
+            return
+        if content[i + n : i + n + 1] not in (b" ", b">", b"/", b"\t", b"\n", b"\r"):
+            pos = i + 1
+            continue
+        j = content.find(b">", i)
+        attrs = content[i + n : j]
+        if attrs.endswith(b"/"):
+            end = j + 1
+        else:
+            end = content.find(c_close, j) + len(c_close)
+        r = _attr(attrs, b"r")
+        col = _col_number(_REF.match(r).group(1)) if r and _REF.match(r) else prev + 1
+        yield _Cell(col, i, end, attrs, r is not None)
+        prev, pos = col, end
+
+
+def _last_cell_col(content: bytes, prefix: bytes) -> tuple[int, int] | None:
+    """(column, end offset) of the last cell if it has an r attribute; None otherwise."""
+    c_open = b"<%sc" % prefix
+    n = len(c_open)
+    stop = len(content)
+    while True:
+        i = content.rfind(c_open, 0, stop)
+        if i == -1:
+            return (0, 0) if b"<" not in content else None
+        nxt = content[i + n : i + n + 1]
+        if nxt in (b" ", b"\t", b"\n", b"\r", b">", b"/"):
+            break
+        stop = i
+    j = content.find(b">", i)
+    attrs = content[i + n : j]
+    r = _attr(attrs, b"r")
+    m = _REF.match(r) if r else None
+    if m is None:
+        return None
+    if attrs.endswith(b"/"):
+        end = j + 1
+    else:
+        end = content.find(b"</%sc>" % prefix, j) + len(prefix) + 4
+    return _col_number(m.group(1)), end
+
+
+def _rewrite_row(tag: bytes, content: bytes | None, rnum: int, plan: _Plan) -> bytes:
+    values = plan.targets[rnum]
+    p = plan.prefix
+    body = content or b""
+    fast = _last_cell_col(body, p)
+    if fast is not None and fast[0] < plan.min_col and b"extLst" not in body[fast[1] :]:
+        cells = b"".join(plan.cell(c, rnum, values[i], None) for c, i in plan.order)
+        if not cells:
+            return tag if content is None else tag + body + b"</%srow>" % p
+        new_body = body[: fast[1]] + cells + body[fast[1] :]
+    else:
+        new_body = _merge_cells(body, rnum, values, plan)
+    if not new_body.strip():
+        return tag if content is None else tag + body + b"</%srow>" % p
+    return _row_tag(tag, plan) + new_body + b"</%srow>" % p
+
+
+def _row_tag(tag: bytes, plan: _Plan) -> bytes:
+    """The row start tag, open (not self-closing), with spans covering the status columns."""
+    if tag.endswith(b"/>"):
+        tag = tag[:-2].rstrip() + b">"
+    m = re.search(rb"""(\sspans\s*=\s*)(["'])([^"']*)\2""", tag)
+    if m:
+        bounds = [int(x) for x in re.findall(rb"[0-9]+", m.group(3))]
+        lo = min(bounds + [plan.min_col])
+        hi = max(bounds + [plan.max_col])
+        tag = tag[: m.start(3)] + b"%d:%d" % (lo, hi) + tag[m.end(3) :]
+    return tag
+
+
+def _merge_cells(body: bytes, rnum: int, values: Sequence[Value], plan: _Plan) -> bytes:
+    """Slow path: drop old cells in the status columns, insert new ones in column order,
+    and give every kept cell an explicit r (removing a cell would shift implicit ones)."""
+    p = plan.prefix
+    status = {c: i for c, i in plan.order}
+    parts: list[bytes] = []
+    pos = 0
+    old: dict[int, bytes] = {}
+    pending = list(plan.order)
+    for cell in iter_cells(body, p):
+        while pending and pending[0][0] < cell.col:
+            c, i = pending.pop(0)
+            parts.append(plan.cell(c, rnum, values[i], None))
+        parts.append(body[pos : cell.start])
+        pos = cell.end
+        if cell.col in status:
+            _check_replaceable(body[cell.start : cell.end], cell.col, rnum, plan)
+            if pending and pending[0][0] == cell.col:
+                c, i = pending.pop(0)
+                parts.append(plan.cell(c, rnum, values[i], cell.attrs))
+            continue
+        raw = body[cell.start : cell.end]
+        if not cell.has_r:
+            ref = _col_letters(cell.col).encode() + b"%d" % rnum
+            raw = raw[: len(p) + 2] + b' r="%s"' % ref + raw[len(p) + 2 :]
+        parts.append(raw)
+    tail = body[pos:]
+    ext = tail.find(b"<")  # a row-level extLst stays last
+    if ext == -1:
+        ext = len(tail)
+    parts.append(tail[:ext])
+    for c, i in pending:
+        parts.append(plan.cell(c, rnum, values[i], None))
+    parts.append(tail[ext:])
+    return b"".join(parts)
+
+
+def _check_replaceable(raw: bytes, col: int, rnum: int, plan: _Plan) -> None:
+    if b"<%sf" % plan.prefix in raw:
+        ref = f"{_col_letters(col)}{rnum}"
+        raise UnsupportedWorkbook(
+            f'Cell {ref} of sheet "{plan.sheet_name}" in {plan.file_name} holds a formula, but '
+            "it is in a column Sheet Sync writes results into. Move or delete that formula in "
+            "Excel (or rename the status column headers), save, and sync again."
+        )
+
+
+# --------------------------------------------------------------------------- after sheetData
+
+
+_TAIL_STOP = (
+    rb"customSheetViews|mergeCells|phoneticPr|conditionalFormatting|dataValidations|hyperlinks|"
+    rb"printOptions|pageMargins|pageSetup|headerFooter|rowBreaks|colBreaks|customProperties|"
+    rb"cellWatches|ignoredErrors|smartTags|drawing|legacyDrawing|legacyDrawingHF|picture|"
+    rb"oleObjects|controls|webPublishItems|tableParts|extLst"
+)
+
+
+def _copy_tail(reader: _Reader, out: _Out, plan: _Plan) -> None:
+    """Copy everything after the rows; extend the sheet's own autoFilter on the way."""
+    p = re.escape(plan.prefix)
+    finder = re.compile(
+        rb"<" + p + rb"autoFilter(?=[\s/>])[^>]*>|<(?:[\w.\-]+:)?(?:" + _TAIL_STOP + rb")(?=[\s/>])"
+        rb"|</(?:[\w.\-]+:)?worksheet>"
+    )
+    while True:
+        m = finder.search(reader.buf)
+        if m or reader.eof:
+            break
+        reader.more(0)  # the parts before autoFilter are small: keep them all
+    buf = reader.buf
+    if m and m.group().startswith(b"<" + plan.prefix + b"autoFilter"):
+        ref_m = re.search(rb"""(\sref\s*=\s*)(["'])([^"']*)\2""", m.group())
+        new_ref = _extend_right(ref_m.group(3), plan) if ref_m else None
+        if new_ref is not None:
+            a, b = m.start() + ref_m.start(3), m.start() + ref_m.end(3)  # type: ignore[union-attr]
+            buf = buf[:a] + new_ref + buf[b:]
+    out.write(buf)
+    reader.buf = b""
+    while chunk := reader.fh.read(CHUNK):
+        out.write(chunk)
+
+
+# --------------------------------------------------------------------------- error cells
+
+
+def _error_cells(reader: _Reader) -> Iterator[tuple[int, int, str]]:
+    while not (m := _SHEETDATA.search(reader.buf)) and not reader.eof:
+        reader.more(0)
+    if m is None or m.group(2):
+        return
+    p = m.group(1) or b""
+    row_open, row_close = b"<%srow" % p, b"</%srow>" % p
+    sd_close = b"</%ssheetData>" % p
+    reader.more(m.end())
+    pos, prev = 0, 0
+    while True:
+        buf = reader.buf
+        i = buf.find(row_open, pos)
+        sd = buf.find(sd_close, pos)
+        if i == -1 or (sd != -1 and sd < i):
+            if sd != -1 or reader.eof:
+                return
+            reader.more(pos)
+            pos = 0
+            continue
+        j = buf.find(b">", i)
+        k = buf.find(row_close, i) if j != -1 and buf[j - 1 : j] != b"/" else j
+        if j == -1 or k == -1 or i + len(row_open) >= len(buf):
+            if reader.eof:
+                return
+            reader.more(i)
+            pos = 0
+            continue
+        if buf[i + len(row_open)] not in b" \t\r\n/>":
+            pos = i + 1
+            continue
+        r = _attr(buf[i + len(row_open) : j], b"r")
+        rnum = int(r) if r is not None else prev + 1
+        content = buf[j + 1 : k]
+        if b"t=\"e\"" in content or b"t='e'" in content:
+            for cell in iter_cells(content, p):
+                t = _attr(cell.attrs, b"t")
+                if t == b"e":
+                    raw = content[cell.start : cell.end]
+                    v = re.search(rb"<(?:[\w.\-]+:)?v>(.*?)</", raw, re.S)
+                    text = _unescape(v.group(1).decode("utf-8")) if v else ""
+                    yield rnum, cell.col, text
+        prev, pos = rnum, k
+
+
+def _unescape(text: str) -> str:
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+        .replace("&apos;", "'").replace("&amp;", "&")
+    )
+
+
+# --------------------------------------------------------------------------- other parts
+
+
+@dataclass
+class _Prepared:
+    parts: dict[str, bytes]
+    date_style: int | None
+    date_styles: frozenset[int]
+
+
+def _prepare_parts(
+    package: Package,
+    sheet_part: str,
+    header_row: int,
+    columns: Sequence[tuple[int, str]],
+    targets: Mapping[int, Sequence[Value]],
+) -> _Prepared:
+    """New bytes of styles.xml and table parts where they change; the date style to use."""
+    from sheetsync.core import xlsxparts
+
+    parts: dict[str, bytes] = {}
+    date_style: int | None = None
+    date_styles: frozenset[int] = frozenset()
+    styles_member = package.member(package.styles_part) if package.styles_part else None
+    if styles_member is not None:
+        styles = package.zip.read(styles_member)
+        info = xlsxparts.date_styles(styles)
+        if info is not None:
+            date_styles = info.date_xfs
+            needs_date = any(isinstance(v, datetime) for vals in targets.values() for v in vals)
+            if needs_date:
+                date_style, new_styles = xlsxparts.ensure_datetime_xf(styles, info)
+                if new_styles is not None:
+                    parts[styles_member] = new_styles
+    plan_cols = sorted(c for c, _ in columns)
+    names = dict(columns)
+    for _, kind, part in related_parts(package.zip, sheet_part):
+        member = package.member(part)
+        if kind != "table" or member is None:
+            continue
+        new = xlsxparts.extend_table(package.zip.read(member), header_row, plan_cols, names)
+        if new is not None:
+            parts[member] = new
+    return _Prepared(parts, date_style, date_styles)
+
+
+def _zipinfo(info: zipfile.ZipInfo, file_size: int) -> zipfile.ZipInfo:
+    zi = zipfile.ZipInfo(info.filename, info.date_time)
+    zi.compress_type = info.compress_type
+    zi.external_attr = info.external_attr
+    zi.create_system = info.create_system
+    zi.comment = info.comment
+    # zipfile switches to zip64 only when this size needs it: Excel is strict about zip64
+    # records, so a small member must not get them.
+    zi.file_size = file_size
+    return zi
+
+
+def _write_package(
+    package: Package, dst: Path, sheet_part: str, plan: _Plan, replaced: dict[str, bytes]
+) -> None:
+    zin = package.zip
+    with zipfile.ZipFile(dst, "w", allowZip64=True) as zout:
+        zout.comment = zin.comment
+        for info in zin.infolist():
+            if info.flag_bits & 0x1:
+                raise UnsupportedWorkbook(
+                    f"{plan.file_name} has encrypted zip members, which Sheet Sync cannot copy. "
+                    "Remove the protection in Excel, save, and try again."
+                )
+            if info.filename == sheet_part:
+                zi = _zipinfo(info, info.file_size + plan.size_bound())
+                with zin.open(info) as src, zout.open(zi, "w") as out:
+                    rewrite_sheet(src, out, plan)
+            elif info.filename in replaced:
+                data = replaced[info.filename]
+                with zout.open(_zipinfo(info, len(data)), "w") as out:
+                    out.write(data)
+            else:
+                with zin.open(info) as src, zout.open(_zipinfo(info, info.file_size), "w") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+
