@@ -121,6 +121,7 @@ class SyncEngine:
         self.rows = list(rows if rows is not None else plan.to_send)
         self.stop_error: JobStopped | None = None
         self._limit = self.options.concurrency
+        self.lowest_limit = self._limit  # how far 429s pushed the requests in flight down
         self._calm = 0
         self._max_batch = self.options.batch_size
         self._lock = threading.Lock()
@@ -140,6 +141,7 @@ class SyncEngine:
         if throttled:
             with self._lock:
                 self._limit = max(1, self._limit // 2)
+                self.lowest_limit = min(self.lowest_limit, self._limit)
                 self._calm = 0
             log.info("server throttled: %d request(s) in flight from now on", self._limit)
 

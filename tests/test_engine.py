@@ -1,0 +1,168 @@
+"""The sync engine against the real local API: batches, throttling, 413, cancel, stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stamina
+
+from sheetsync.core.client import ContactsApi
+from sheetsync.core.contacts import Plan, prepare
+from sheetsync.core.engine import BatchOutcome, JobOptions, SyncEngine
+from sheetsync.core.errors import JobConfigError, KeyRefused
+from sheetsync.core.mapping import resolve
+from sheetsync.core.workbook import DataRow, SheetData
+from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, SandboxApi
+
+
+def make_plan(n: int, *, dupes: int = 0) -> Plan:
+    rows = [DataRow(i + 2, [f"First{i}", f"user{i}@example.com", f"212555{i:04d}"]) for i in range(n)]
+    for j in range(dupes):  # rows repeating the email of row j
+        rows.append(DataRow(n + 2 + j, [f"Again{j}", f"user{j}@example.com", ""]))
+    sheet = SheetData(Path("mem.xlsx"), "S", 1, ["First Name", "Email", "Phone"], rows)
+    return prepare(sheet, resolve(sheet.headers))
+
+
+@pytest.fixture
+def no_wait() -> Iterator[None]:
+    with stamina.set_testing(True, attempts=20, cap=True):
+        yield
+
+
+def run(plan: Plan, sandbox: SandboxApi, **options: object) -> tuple[SyncEngine, list[BatchOutcome]]:
+    holder: dict[str, SyncEngine] = {}
+    client = ContactsApi(sandbox.base_url, DEMO_API_KEY, on_retry=lambda e: holder["e"].note_retry(e.throttled))
+    engine = SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, **options), client)  # type: ignore[arg-type]
+    holder["e"] = engine
+    with client:
+        outcomes = list(engine.run())
+    return engine, outcomes
+
+
+def statuses(outcomes: list[BatchOutcome]) -> dict[int, str]:
+    return {r.number: r.status for o in outcomes for r in o.results}
+
+
+def test_rows_go_in_batches_and_every_row_gets_its_result(sandbox: SandboxApi) -> None:
+    plan = make_plan(250)
+    engine, outcomes = run(plan, sandbox, batch_size=100, concurrency=4)
+    assert [len(o.results) for o in sorted(outcomes, key=lambda o: o.index)] != []
+    assert sorted(len(o.results) for o in outcomes) == [50, 100, 100]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    assert statuses(outcomes) == {n: "created" for n in range(2, 252)}
+    assert len(sandbox.contacts(DEMO_CAMPAIGN_ID)) == 250
+    assert engine.stop_error is None
+    # The second sync updates the same contacts, it does not duplicate them.
+    _, again = run(make_plan(250), sandbox, batch_size=100)
+    assert set(statuses(again).values()) == {"updated"}
+    assert len(sandbox.contacts(DEMO_CAMPAIGN_ID)) == 250
+
+
+def test_request_body_carries_action_and_request_level_external_id(sandbox: SandboxApi) -> None:
+    run(make_plan(3), sandbox, external_id_key="hubspotId", external_id_value="1234")
+    body = sandbox.requests[-1].body
+    assert body["action"] == "upsert" and body["externalIdKey"] == "hubspotId" and body["externalIdValue"] == "1234"
+    assert body["contacts"][0] == {"firstName": "First0", "email": "user0@example.com", "phone": "12125550000"}
+
+
+def test_duplicates_never_travel_in_the_same_request(sandbox: SandboxApi) -> None:
+    plan = make_plan(20, dupes=5)
+    _, outcomes = run(plan, sandbox, batch_size=100, concurrency=4)
+    assert len(statuses(outcomes)) == 25
+    for request in sandbox.requests:
+        emails = [c.get("email") for c in request.body["contacts"]]
+        assert len(emails) == len(set(emails))
+    assert len(sandbox.requests) == 2  # round 0 (20 rows) then round 1 (5 repeats)
+
+
+def test_413_splits_the_batch_and_every_contact_is_processed_once(sandbox: SandboxApi) -> None:
+    sandbox.faults.max_batch = 30
+    plan = make_plan(200)
+    _, outcomes = run(plan, sandbox, batch_size=100, concurrency=2)
+    assert set(statuses(outcomes).values()) == {"created"}
+    assert len(statuses(outcomes)) == 200
+    for i in range(200):
+        assert sandbox.processed_count(f"user{i}@example.com") == 1
+    accepted = [r for r in sandbox.requests if r.status == 200]
+    assert all(r.contacts <= 30 for r in accepted)
+
+
+def test_429_lowers_the_requests_in_flight(sandbox: SandboxApi, no_wait: None) -> None:
+    sandbox.faults.fail_next = [429, 429]
+    sandbox.faults.retry_after = "0"
+    engine, outcomes = run(make_plan(300), sandbox, batch_size=20, concurrency=4)
+    assert set(statuses(outcomes).values()) == {"created"}
+    assert engine.lowest_limit == 1  # two 429s: 4 -> 2 -> 1 requests in flight
+    assert any(r.status == 429 for r in sandbox.requests)
+
+
+def test_cancel_stops_after_the_batch_in_flight_and_keeps_its_results(sandbox: SandboxApi) -> None:
+    plan = make_plan(500)
+    client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
+    cancel = threading.Event()
+    engine = SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, batch_size=50, concurrency=1), client, cancel=cancel)
+    outcomes = []
+    with client:
+        for outcome in engine.run():
+            outcomes.append(outcome)
+            cancel.set()
+    got = statuses(outcomes)
+    assert len(got) == 500
+    created = [n for n, s in got.items() if s == "created"]
+    skipped = [n for n, s in got.items() if s == "skipped"]
+    assert len(created) == 50 and len(skipped) == 450
+    assert len(sandbox.contacts(DEMO_CAMPAIGN_ID)) == 50
+    assert "cancelled" in next(r.message for o in outcomes for r in o.results if r.status == "skipped")
+
+
+def test_a_401_in_the_middle_stops_the_job(sandbox: SandboxApi) -> None:
+    plan = make_plan(300)
+    client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
+    engine = SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, batch_size=50, concurrency=1), client)
+    outcomes = []
+    with client:
+        for outcome in engine.run():
+            outcomes.append(outcome)
+            sandbox.faults.fail_next.append(401)
+    assert isinstance(engine.stop_error, KeyRefused)
+    got = statuses(outcomes)
+    assert len(got) == 300
+    assert sum(1 for s in got.values() if s == "created") == 50
+    assert sum(1 for s in got.values() if s == "skipped") == 250
+    assert len(sandbox.contacts(DEMO_CAMPAIGN_ID)) == 50
+
+
+def test_a_rejected_batch_marks_its_rows_and_the_job_goes_on(sandbox: SandboxApi) -> None:
+    sandbox.faults.fail_next = ["text-error"]
+    _, outcomes = run(make_plan(100), sandbox, batch_size=50, concurrency=1)
+    got = statuses(outcomes)
+    assert sorted(got.values()).count("error") == 50 and sorted(got.values()).count("created") == 50
+    failed = next(o for o in outcomes if o.error)
+    assert failed.error and all(r.message == failed.error for r in failed.results)
+
+
+def test_outcome_unknown_is_not_resent(sandbox: SandboxApi) -> None:
+    sandbox.faults.fail_next = ["drop-after"]
+    _, outcomes = run(make_plan(10), sandbox, batch_size=10, concurrency=1)
+    assert set(statuses(outcomes).values()) == {"error"}
+    assert "may have processed" in outcomes[0].results[0].message
+    assert sandbox.processed_count("user0@example.com") == 1
+    assert len(sandbox.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"campaign_id": "not-a-uuid"}, "not a campaign ID"),
+        ({"campaign_id": DEMO_CAMPAIGN_ID, "action": "delete"}, "Unknown action"),
+        ({"campaign_id": DEMO_CAMPAIGN_ID, "batch_size": 0}, "batch size"),
+        ({"campaign_id": DEMO_CAMPAIGN_ID, "concurrency": 99}, "in flight"),
+        ({"campaign_id": DEMO_CAMPAIGN_ID, "external_id_key": "k"}, "both"),
+    ],
+)
+def test_job_options_are_checked_before_anything_is_sent(options: dict[str, object], match: str) -> None:
+    with pytest.raises(JobConfigError, match=match):
+        JobOptions(**options).validated()  # type: ignore[arg-type]
