@@ -46,7 +46,7 @@ def normalise_phone(text: str, region: str = "US") -> PhoneResult:
     if number.italian_leading_zero:
         digits = f"{number.country_code}{'0' * (number.number_of_leading_zeros or 1)}{number.national_number}"
     if not _is_valid(number.country_code, number.national_number, bool(number.italian_leading_zero)):
-        return PhoneResult(digits, f"phone '{raw}' is possible but not a valid number for {_where(number, region)}; sent as {digits}")
+        return PhoneResult(digits, f"phone '{raw}' is not a valid {_where(number, region)} number (sent anyway as {digits})")
     return PhoneResult(digits)
 
 
