@@ -156,8 +156,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     options = JobOptions(
         campaign_id=campaign,
         action=args.action or mapping.action or "upsert",
-        batch_size=args.batch_size or settings.batch_size,
-        concurrency=args.concurrency or settings.concurrency,
+        batch_size=settings.batch_size if args.batch_size is None else args.batch_size,
+        concurrency=settings.concurrency if args.concurrency is None else args.concurrency,
         external_id_key=args.external_id_key or mapping.external_id_key,
         external_id_value=args.external_id_value or mapping.external_id_value,
     ).validated()

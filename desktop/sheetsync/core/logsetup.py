@@ -34,10 +34,15 @@ def configure(log_file: Path | None, *, verbose: bool = False) -> Path | None:
     """Log to ``log_file`` (rotating, 1 MB x 3) and, when verbose, to stderr."""
     root = logging.getLogger("sheetsync")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for handler in list(root.handlers):
-        if getattr(handler, "_sheetsync", False):
-            root.removeHandler(handler)
-            handler.close()
+    # stamina (retries) logs each scheduled retry; into our log, never onto the terminal.
+    retries = logging.getLogger("stamina")
+    retries.propagate = False
+    retries.addHandler(logging.NullHandler())
+    for logger in (root, retries):
+        for handler in list(logger.handlers):
+            if getattr(handler, "_sheetsync", False):
+                logger.removeHandler(handler)
+                handler.close()
     written = None
     if log_file is not None:
         try:
@@ -49,6 +54,7 @@ def configure(log_file: Path | None, *, verbose: bool = False) -> Path | None:
         except OSError:
             handler = logging.NullHandler()
         _attach(root, handler)
+        _attach(retries, handler)
     if verbose:
         _attach(root, logging.StreamHandler())
     return written
