@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--external-id-value")
     sync.add_argument("--dry-run", action="store_true", help="check and show what would be sent; send nothing")
     sync.add_argument("--quiet", "-q", action="store_true", help="no progress line; only errors and the summary")
+    sync.add_argument("--restart", action="store_true",
+                      help="forget an interrupted sync of this workbook and start over")
 
     inspect = sub.add_parser("inspect", help="sheets, headers, and the auto-mapping as a mapping file")
     inspect.add_argument("workbook", type=Path)
@@ -176,7 +178,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     check_base_url(base_url)
     api_key = KeyStore().require(base_url)
-    code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out)
+    code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out, restart=args.restart)
     settings.remember_campaign(options.campaign_id)
     _save_settings(settings)
     return code
@@ -199,22 +201,33 @@ def _save_settings(settings: Any) -> None:
         log.warning("settings not saved: %s", exc)
 
 
-def run_sync(loaded: Any, plan: Plan, options: JobOptions, base_url: str, api_key: str, *, quiet: bool, out: TextIO) -> int:
-    """Send, write back, print the summary; the exit code."""
+def run_sync(
+    loaded: Any, plan: Plan, options: JobOptions, base_url: str, api_key: str, *,
+    quiet: bool, out: TextIO, restart: bool = False,
+) -> int:
+    """Send (resuming an interrupted job if its journal is there), write back, summarise."""
     import threading
 
     from .core.client import ContactsApi
     from .core.engine import SyncEngine
     from .core.errors import SaveError
-    from .core.job import ResultBook, save_results
+    from .core.job import save_results
     from .core.logsetup import add_secret
+    from .core.resume import prepare_run
 
     add_secret(api_key)
-    book = ResultBook.for_plan(plan)
-    progress = _Progress(len(plan.to_send), enabled=not quiet and sys.stderr.isatty())
+    run = prepare_run(loaded, plan, options, restart=restart)
+    if run.resumed is not None:
+        print(run.resumed.describe(), file=out)
+        if run.resumed.in_flight:
+            again = "sent again (upsert and updateOnly are safe to repeat)" if run.resumed.can_resend_in_flight \
+                else "marked error, not sent again (a removal is not repeated blindly)"
+            print(f"The {len(run.resumed.in_flight):,} row(s) whose outcome is unknown are {again}.", file=out)
+    book = run.book
+    progress = _Progress(len(run.rows), enabled=not quiet and sys.stderr.isatty())
     holder: dict[str, SyncEngine] = {}
     client = ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled))
-    engine = SyncEngine(plan, options, client, cancel=threading.Event())
+    engine = SyncEngine(plan, options, client, cancel=threading.Event(), journal=run.journal, rows=run.rows)
     holder["engine"] = engine
     try:
         with client:
@@ -227,22 +240,25 @@ def run_sync(loaded: Any, plan: Plan, options: JobOptions, base_url: str, api_ke
         print("\nsheetsync: interrupted; writing the results received so far", file=sys.stderr)
     finally:
         progress.done()
+        run.journal.close()
     if engine.stop_error is not None:
         print(f"sheetsync: {engine.stop_error}", file=sys.stderr)
     summary = book.summary()
     try:
         save_results(loaded.data, book, stamp=loaded.stamp)
-        where = f"Results written into {loaded.data.path.name} (sheet '{loaded.data.sheet}')."
     except SaveError as exc:
         print(f"sheetsync: {exc}", file=sys.stderr)
         print(f"{summary.line()}.", file=out)
         return EXIT_PROBLEMS
+    run.journal.discard()
+    where = f"Results written into {loaded.data.path.name} (sheet '{loaded.data.sheet}')."
     print(f"{summary.line()}. {where}", file=out)
-    for number in book.problem_rows()[:10]:
+    problems = book.problem_rows()
+    for number in problems[:10]:
         result = book.results[number]
         print(f"  row {number}: {result.status}: {result.message}", file=out)
-    if len(book.problem_rows()) > 10:
-        print(f"  ... and {len(book.problem_rows()) - 10} more rows with problems (see the Sync Status column)", file=out)
+    if len(problems) > 10:
+        print(f"  ... and {len(problems) - 10} more rows with problems (see the Sync Status column)", file=out)
     if book.unmatched:
         print(f"note: {len(book.unmatched)} item(s) of the server's answers matched no row; they are in the log.", file=out)
         log.warning("unmatched server items: %s", json.dumps(book.unmatched, default=str)[:10_000])

@@ -237,6 +237,9 @@ def apply_results_file(path: Path, workbook: Path | None = None) -> tuple[Path, 
     if expected and sheet.status_columns() != expected:
         log.info("status columns moved from %s to %s", expected, sheet.status_columns())
     save_results(sheet, book)
+    from .resume import discard_journal
+
+    discard_journal(target)  # its results are in the workbook now
     try:
         Path(path).unlink()
     except OSError:

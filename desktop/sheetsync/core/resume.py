@@ -1,0 +1,163 @@
+"""Starting a job with its journal, and picking up an interrupted one.
+
+``prepare_run`` is the one place that decides which rows a job sends: all the plan's
+rows for a new job; for a job whose journal survived a crash or a failed save, only the
+rows never sent, plus the rows whose batch was in flight when it stopped if the action
+is idempotent (upsert, updateOnly) and the caller agrees. Recorded results are tied to
+today's rows by email or phone, so rows moved in Excel meanwhile still get theirs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .contacts import Plan, RowPlan
+from .engine import JobOptions
+from .errors import JobConfigError
+from .job import LoadedSheet, ResultBook
+from .journal import JobHeader, JobJournal, JournalState, SentRow, journal_path
+from .paths import AppPaths
+from .results import ERROR, RowResult, now
+
+log = logging.getLogger("sheetsync.resume")
+
+IDEMPOTENT_ACTIONS = frozenset({"upsert", "updateOnly"})
+
+
+@dataclass
+class Resumed:
+    """What an interrupted job left, tied to the sheet as it is now."""
+
+    state: JournalState
+    recovered: dict[int, RowResult] = field(default_factory=dict)
+    in_flight: list[RowPlan] = field(default_factory=list)
+    never_sent: list[RowPlan] = field(default_factory=list)
+    lost: list[tuple[SentRow, RowResult]] = field(default_factory=list)  # rows gone from the sheet
+
+    @property
+    def can_resend_in_flight(self) -> bool:
+        return self.state.header.action in IDEMPOTENT_ACTIONS
+
+    def describe(self) -> str:
+        header = self.state.header
+        parts = [
+            f"An interrupted sync of this workbook (started {header.started or 'earlier'}, "
+            f"action {header.action}) was found: {len(self.recovered):,} row(s) already have "
+            f"results, {len(self.never_sent):,} were never sent"
+        ]
+        if self.in_flight:
+            parts.append(
+                f"{len(self.in_flight):,} were being sent when it stopped, so whether the "
+                "server processed them is unknown"
+            )
+        if self.lost:
+            parts.append(f"{len(self.lost):,} result(s) belong to rows no longer in the sheet (kept in the log)")
+        return "; ".join(parts) + "."
+
+
+@dataclass
+class PreparedRun:
+    book: ResultBook
+    rows: list[RowPlan]  # what the engine sends
+    journal: JobJournal
+    resumed: Resumed | None = None
+
+
+def pending_journal(workbook: Path, paths: AppPaths | None = None) -> JournalState | None:
+    paths = paths or AppPaths.default()
+    return JournalState.load(journal_path(paths.journal_dir, workbook))
+
+
+def discard_journal(workbook: Path, paths: AppPaths | None = None) -> None:
+    paths = paths or AppPaths.default()
+    try:
+        journal_path(paths.journal_dir, workbook).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def match_journal(state: JournalState, plan: Plan) -> Resumed:
+    by_number = {r.number: r for r in plan.rows}
+    by_email = {r.email.casefold(): r for r in reversed(plan.rows) if r.email}
+    by_phone = {r.phone: r for r in reversed(plan.rows) if r.phone}
+
+    def find(sent: SentRow) -> RowPlan | None:
+        row = by_number.get(sent.number)
+        if row is not None and (
+            (sent.email is None and sent.phone is None)
+            or (sent.email and row.email and sent.email.casefold() == row.email.casefold())
+            or (sent.phone and row.phone == sent.phone)
+        ):
+            return row
+        if sent.email and sent.email.casefold() in by_email:
+            return by_email[sent.email.casefold()]
+        if sent.phone and sent.phone in by_phone:
+            return by_phone[sent.phone]
+        return None
+
+    resumed = Resumed(state)
+    for sent, result in state.results:
+        row = find(sent)
+        if row is None:
+            resumed.lost.append((sent, result))
+            continue
+        result.number = row.number
+        resumed.recovered[row.number] = result
+    seen = set(resumed.recovered)
+    for sent in state.in_flight:
+        row = find(sent)
+        if row is not None and row.number not in seen:
+            resumed.in_flight.append(row)
+            seen.add(row.number)
+    resumed.never_sent = [r for r in plan.to_send if r.number not in seen]
+    if resumed.lost:
+        log.warning("journal results for rows no longer in the sheet: %s",
+                    [(s.number, s.email, s.phone, r.status) for s, r in resumed.lost])
+    return resumed
+
+
+def prepare_run(
+    loaded: LoadedSheet,
+    plan: Plan,
+    options: JobOptions,
+    *,
+    paths: AppPaths | None = None,
+    restart: bool = False,
+    resend_in_flight: bool = True,
+) -> PreparedRun:
+    """The rows to send, the result book so far, and the journal to record into."""
+    paths = paths or AppPaths.default()
+    path = journal_path(paths.journal_dir, loaded.data.path)
+    book = ResultBook.for_plan(plan)
+    state = None if restart else JournalState.load(path)
+    if state is None:
+        header = JobHeader(str(loaded.data.path), loaded.data.sheet, loaded.data.header_row,
+                           options.campaign_id, options.action, dt.datetime.now().isoformat(timespec="seconds"))
+        return PreparedRun(book, list(plan.to_send), JobJournal.start(path, header, plan.rows))
+    header = state.header
+    if header.campaign_id != options.campaign_id or header.action != options.action or header.sheet != loaded.data.sheet:
+        raise JobConfigError(
+            f"An interrupted sync of this workbook (sheet '{header.sheet}', campaign "
+            f"{header.campaign_id}, action {header.action}) has not finished. Sync with those "
+            "same settings to finish it, or start over (--restart, or Start over in the window); "
+            "starting over forgets which rows were already sent."
+        )
+    resumed = match_journal(state, plan)
+    book.results.update(resumed.recovered)
+    book.unmatched.extend(state.unmatched)
+    rows = list(resumed.never_sent)
+    if resumed.in_flight and resumed.can_resend_in_flight and resend_in_flight:
+        rows = sorted(rows + resumed.in_flight, key=lambda r: r.number)
+    else:
+        stamp = now()
+        for row in resumed.in_flight:
+            book.results[row.number] = RowResult(
+                row.number, ERROR,
+                "Outcome unknown: Sheet Sync stopped while this row's batch was being sent. "
+                "Check the campaign, then sync again (Retry failed rows) to send it again.",
+                stamp,
+            )
+    return PreparedRun(book, rows, JobJournal.resume(path, plan.rows), resumed)

@@ -1,0 +1,125 @@
+"""Crash-safe syncs: the journal, a real SIGKILL part-way, and the resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from sheetsync.core.contacts import Plan
+from sheetsync.core.engine import JobOptions
+from sheetsync.core.errors import JobConfigError
+from sheetsync.core.job import load_sheet, plan_job
+from sheetsync.core.journal import JobHeader, JobJournal, JournalState, journal_path
+from sheetsync.core.paths import AppPaths
+from sheetsync.core.resume import pending_journal, prepare_run
+from sheetsync.core.results import RowResult
+from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, SandboxApi
+
+
+def statuses(path: Path) -> list[object]:
+    ws = openpyxl.load_workbook(path)["Contacts"]
+    return [row[12] if len(row) > 12 else None for row in ws.iter_rows(min_row=2, values_only=True)]
+
+
+@pytest.mark.slow
+def test_sigkill_part_way_then_resume_sends_each_contact_once(contacts_1k: Path, sandbox: SandboxApi) -> None:
+    sandbox.faults.latency = 0.15
+    args = [sys.executable, "-m", "sheetsync", "sync", str(contacts_1k), "--campaign", DEMO_CAMPAIGN_ID,
+            "--base-url", sandbox.base_url, "--batch-size", "50", "--concurrency", "2"]
+    env = dict(os.environ, SHEETSYNC_API_KEY=DEMO_API_KEY)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while sum(1 for r in sandbox.requests if r.status == 200) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert statuses(contacts_1k) == [None] * 1000  # the workbook was never touched
+    state = pending_journal(contacts_1k)
+    assert state is not None and state.results, "the journal recorded the answers before the kill"
+    assert len(state.in_flight) <= 2 * 50
+
+    sandbox.faults.latency = 0
+    time.sleep(0.5)  # let the server finish the batches that were in flight at the kill
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "interrupted sync" in again.stdout
+    got = statuses(contacts_1k)
+    assert set(got) <= {"created", "updated"} and None not in got
+    counts = [sandbox.processed_count(f"user{i}@example.com") for i in range(1000)]
+    assert min(counts) == 1
+    twice = sum(1 for c in counts if c == 2)
+    assert twice <= 2 * 50 and max(counts) <= 2  # only the batches in flight at the kill
+    assert pending_journal(contacts_1k) is None  # a finished, saved job removes its journal
+
+
+def _journal_with(plan: Plan, workbook: Path, action: str, *, replied: int, in_flight: int) -> Path:
+    path = journal_path(AppPaths.default().journal_dir, workbook)
+    header = JobHeader(str(workbook), "Contacts", 1, DEMO_CAMPAIGN_ID, action, "2026-11-26T10:00:00")
+    journal = JobJournal.start(path, header, plan.rows)
+    rows = plan.to_send
+    journal.before_send("b1", [r.number for r in rows[:replied]], "x")
+    journal.record("b1", [RowResult(r.number, "created", "", None) for r in rows[:replied]], [{"odd": 1}])
+    journal.before_send("b2", [r.number for r in rows[replied : replied + in_flight]], "y")
+    journal.close()
+    with path.open("ab") as fh:
+        fh.write(b'{"type": "reply", "batch": "b2", "resu')  # torn by the crash
+    return path
+
+
+def test_resume_recovers_results_and_resends_in_flight_for_upsert(contacts_1k: Path) -> None:
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    _journal_with(plan, contacts_1k, "upsert", replied=10, in_flight=5)
+    run = prepare_run(loaded, plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID).validated())
+    assert run.resumed is not None
+    assert len(run.resumed.recovered) == 10 and len(run.resumed.in_flight) == 5
+    assert len(run.rows) == 990  # the 985 never sent + the 5 in flight
+    assert run.book.unmatched == [{"odd": 1}]  # nothing the server said is dropped
+    run.journal.close()
+
+
+def test_resume_never_repeats_a_removal_in_flight(contacts_1k: Path) -> None:
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    _journal_with(plan, contacts_1k, "remove", replied=10, in_flight=5)
+    run = prepare_run(loaded, plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, action="remove").validated())
+    assert len(run.rows) == 985
+    unknown = [r for r in run.book.results.values() if r.message.startswith("Outcome unknown")]
+    assert len(unknown) == 5 and {r.status for r in unknown} == {"error"}
+    run.journal.close()
+
+
+def test_results_follow_rows_moved_in_excel(contacts_1k: Path, tmp_path: Path) -> None:
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    _journal_with(plan, contacts_1k, "upsert", replied=3, in_flight=0)
+    # The user inserts a row at the top of the data in Excel before the resume.
+    wb = openpyxl.load_workbook(contacts_1k)
+    wb["Contacts"].insert_rows(2)
+    wb["Contacts"]["C2"] = "new@example.com"
+    wb.save(contacts_1k)
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    run = prepare_run(loaded, plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID).validated())
+    assert sorted(run.book.results) == [3, 4, 5]  # rows 2-4 then, rows 3-5 now
+    run.journal.close()
+
+
+def test_a_different_job_on_a_pending_journal_is_refused(contacts_1k: Path) -> None:
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    _journal_with(plan, contacts_1k, "upsert", replied=3, in_flight=0)
+    with pytest.raises(JobConfigError, match="interrupted sync"):
+        prepare_run(loaded, plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, action="updateOnly").validated())
+    run = prepare_run(loaded, plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, action="updateOnly").validated(), restart=True)
+    assert run.resumed is None and len(run.rows) == 1000
+    run.journal.discard()
+    assert JournalState.load(journal_path(AppPaths.default().journal_dir, contacts_1k)) is None
