@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--external-id-value")
     sync.add_argument("--dry-run", action="store_true", help="check and show what would be sent; send nothing")
     sync.add_argument("--quiet", "-q", action="store_true", help="no progress line; only errors and the summary")
+    sync.add_argument("--ignore-lock", action="store_true",
+                      help="sync even though Excel or LibreOffice seems to have the workbook open")
     sync.add_argument("--restart", action="store_true",
                       help="forget an interrupted sync of this workbook and start over")
 
@@ -177,6 +179,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from .core.client import check_base_url
 
     check_base_url(base_url)
+    from .core.locks import find_lock
+
+    lock = find_lock(args.workbook)
+    if lock is not None and not args.ignore_lock:
+        from .core.errors import WorkbookError
+
+        raise WorkbookError(
+            lock.describe(args.workbook) + " If it is not open (a lock file left by a crash), "
+            "sync with --ignore-lock."
+        )
     api_key = KeyStore().require(base_url)
     code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out, restart=args.restart)
     settings.remember_campaign(options.campaign_id)

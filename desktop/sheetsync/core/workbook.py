@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,6 +272,14 @@ def _warn_error_cells(data: SheetData) -> None:
     except WorkbookError as exc:
         log.warning("error-cell scan skipped: %s", exc)
         return
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError) as exc:
+        # calamine read the values, but a part of the package is damaged: writing the
+        # results back would fail later, so say it now.
+        raise WorkbookError(
+            f"{data.path.name} is damaged (a part of the file fails its checksum). Open it in "
+            "Excel, which can often repair it, save it, and try again.",
+            details=f"{type(exc).__name__}: {exc}",
+        ) from exc
     if not cells:
         return
     shown = ", ".join(f"{column_letter(c)}{r} ({text})" for r, c, text in cells[:5])
