@@ -1,0 +1,222 @@
+"""The sheet preview: a table model that reads cells on demand from the core's rows.
+
+Nothing is copied: ``data()`` looks at ``SheetData.rows[row].values[column]`` when the view
+asks for a visible cell, so 100,000 rows scroll like 100. During and after a sync the
+results overlay the three status columns (Sync Status, Sync Message, Synced At) until the
+workbook is read again from disk; the status column is coloured by status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor
+
+from sheetsync.core import results as st
+from sheetsync.core.results import RowResult
+from sheetsync.core.workbook import STATUS_HEADERS, SheetData
+
+_Index = QModelIndex | QPersistentModelIndex
+
+# Translucent, so they read on a light and on a dark palette.
+STATUS_COLOURS = {
+    st.CREATED: QColor(46, 160, 67, 90),
+    st.UPDATED: QColor(46, 160, 67, 90),
+    st.REMOVED: QColor(46, 120, 200, 90),
+    st.ERROR: QColor(220, 50, 50, 110),
+    st.INVALID: QColor(230, 120, 20, 110),
+    st.NOT_PROCESSED: QColor(220, 180, 20, 110),
+    st.SKIPPED: QColor(128, 128, 128, 80),
+}
+CHECK_COLOUR = QColor(230, 120, 20, 60)
+ATTENTION = frozenset(st.PROBLEM_STATUSES | {st.SKIPPED})
+
+
+def display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value.time() else value.strftime("%Y-%m-%d")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+class SheetModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._sheet: SheetData | None = None
+        self._status: list[int] = []  # 0-based columns of Sync Status, Message, At
+        self._results: dict[int, RowResult] = {}
+        self._overlay = False
+        self._checks: dict[int, str] = {}  # row number -> why Validate found it invalid
+        self._columns = 0
+        self._index: dict[int, int] | None = None
+
+    # -- content --------------------------------------------------------------
+    @property
+    def sheet(self) -> SheetData | None:
+        return self._sheet
+
+    def set_sheet(self, sheet: SheetData | None) -> None:
+        self.beginResetModel()
+        self._sheet = sheet
+        self._index = None
+        self._results = {}
+        self._overlay = False
+        self._checks = {}
+        self._status = [c - 1 for c in sheet.status_columns()] if sheet else []
+        self._columns = self._column_count()
+        self.endResetModel()
+
+    def set_checks(self, checks: dict[int, str]) -> None:
+        self._checks = dict(checks)
+        self._changed_all()
+
+    def begin_results(self) -> None:
+        """Show the status columns (added after the last one if the sheet has none yet)."""
+        self.beginResetModel()
+        self._results = {}
+        self._overlay = True
+        self._columns = self._column_count()
+        self.endResetModel()
+
+    def add_results(self, results: list[RowResult]) -> None:
+        rows = []
+        index = self._row_index()
+        for result in results:
+            self._results[result.number] = result
+            if result.number in index:
+                rows.append(index[result.number])
+        if rows:
+            first, last = min(self._status), max(self._status)
+            self.dataChanged.emit(self.index(min(rows), first), self.index(max(rows), last))
+
+    def _row_index(self) -> dict[int, int]:
+        if self._index is None:
+            self._index = {r.number: i for i, r in enumerate(self._sheet.rows)} if self._sheet else {}
+        return self._index
+
+    def _column_count(self) -> int:
+        if self._sheet is None:
+            return 0
+        if self._overlay:
+            return max(self._sheet.width, max(self._status) + 1)
+        return self._sheet.width
+
+    def _changed_all(self) -> None:
+        if self.rowCount() and self.columnCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, self.columnCount() - 1))
+
+    # -- reading ----------------------------------------------------------------
+    def row_number(self, row: int) -> int:
+        assert self._sheet is not None
+        return self._sheet.rows[row].number
+
+    def status_of(self, row: int) -> str | None:
+        """The row's sync status: from this session's results, else from the sheet."""
+        assert self._sheet is not None
+        data_row = self._sheet.rows[row]
+        result = self._results.get(data_row.number)
+        if result is not None:
+            return result.status
+        value = data_row.get(self._status[0]) if self._status[0] < self._sheet.width else None
+        return str(value).strip().casefold() if value else None
+
+    def needs_attention(self, row: int) -> bool:
+        assert self._sheet is not None
+        if self._sheet.rows[row].number in self._checks:
+            return True
+        return self.status_of(row) in ATTENTION
+
+    def _value(self, row: int, column: int) -> Any:
+        assert self._sheet is not None
+        data_row = self._sheet.rows[row]
+        if column in self._status:
+            result = self._results.get(data_row.number)
+            if result is not None:
+                which = self._status.index(column)
+                return (result.status, result.message or None, result.at)[which]
+        return data_row.get(column)
+
+    # -- Qt model -----------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() or self._sheet is None else len(self._sheet.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else self._columns
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self._sheet is None:
+            return None
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return display(self._value(row, column))
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if self._status and column == self._status[0]:
+                colour = STATUS_COLOURS.get(self.status_of(row) or "")
+                if colour is not None:
+                    return colour
+            if self._sheet.rows[row].number in self._checks:
+                return CHECK_COLOUR
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            number = self._sheet.rows[row].number
+            if number in self._checks:
+                return f"Row {number} will not be sent: {self._checks[number]}"
+            result = self._results.get(number)
+            if result is not None and result.message:
+                return f"{result.status}: {result.message}"
+            return None
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role != Qt.ItemDataRole.DisplayRole or self._sheet is None:
+            return None
+        if orientation == Qt.Orientation.Vertical:
+            return str(self._sheet.rows[section].number) if section < len(self._sheet.rows) else None
+        if section < self._sheet.width:
+            return self._sheet.headers[section]
+        if section in self._status:
+            return STATUS_HEADERS[self._status.index(section)]
+        return None
+
+
+class ProblemsFilter(QSortFilterProxyModel):
+    """"Show problems only": rows Validate found invalid, or whose status needs attention."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._enabled = False
+        # Refiltered when asked (refresh), not on every dataChanged: a batch's results must
+        # not cost a filter pass over 100,000 rows.
+        self.setDynamicSortFilter(False)
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled != self._enabled:
+            self.beginFilterChange()
+            self._enabled = enabled
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def refresh(self) -> None:
+        """Statuses changed (results came back): filter again."""
+        if self._enabled:
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
+        if not self._enabled:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, SheetModel)
+        return model.needs_attention(source_row)
