@@ -160,6 +160,7 @@ class TaskRunner(QObject):
         if task in self._tasks:
             self._tasks.remove(task)
         task.thread.wait()
+        LIVE_THREADS.discard(task.thread)
         task.worker.deleteLater()
         task.relay.deleteLater()
         task.thread.deleteLater()
