@@ -154,7 +154,7 @@ class SyncEngine:
 
     # -- the run ----------------------------------------------------------
     def run(self) -> Iterator[BatchOutcome]:
-        self.plan.contacts([])  # build the row index before threads share it
+        list(self.plan.contacts([]))  # build the row index before threads share it (a generator: drive it)
         rounds: dict[int, list[RowPlan]] = {}
         for row in self.rows:
             rounds.setdefault(row.round, []).append(row)
