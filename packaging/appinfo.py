@@ -20,7 +20,11 @@ PACKAGE_INIT = ROOT / "desktop" / "sheetsync" / "__init__.py"
 
 NAME = "Sheet Sync"  # shown to people: menus, Start menu, Finder, installers
 EXE_NAME = "sheetsync"  # the command and the bundle folder
-APP_ID = "com.replify.SheetSync"  # reverse-DNS: desktop file id, icon name, bundle id
+APP_ID = "com.replify.SheetSync"  # reverse-DNS: macOS bundle id, Windows registry keys
+# Linux desktop file id and icon name: must equal QGuiApplication.setDesktopFileName() in
+# desktop/sheetsync/gui/app.py (Wayland and the docks match windows to launchers by it;
+# tests/test_packaging.py checks they agree).
+DESKTOP_ID = "sheetsync"
 PUBLISHER = "Replify"
 DEB_PACKAGE = "replify-sheet-sync"  # same as the Python distribution name
 SUMMARY = "Sync Excel contact lists into Replify campaigns"

@@ -21,12 +21,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import appinfo  # noqa: E402
+from smoke import smoke_test  # noqa: E402
 
 ROOT = appinfo.ROOT
 BUILD = ROOT / "build"
@@ -73,46 +73,6 @@ def build_bundle() -> None:
     run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", str(BUILD / "dist"), "--workpath", str(BUILD / "pyinstaller"),
          str(ROOT / "packaging" / "sheetsync.spec")], env=env, cwd=ROOT)
-
-
-def has_selftest() -> bool:
-    return (ROOT / "desktop" / "sheetsync" / "selftest.py").exists()
-
-
-def smoke_test(executable: Path | str, *, selftest: bool | None = None) -> list[str]:
-    """Run the frozen app the way a user's first minutes would; returns what was checked.
-
-    Like qutebrowser's build_release.smoke_test: start the real executable, not Python.
-    """
-    selftest = has_selftest() if selftest is None else selftest
-    checked = []
-    with tempfile.TemporaryDirectory(prefix="sheetsync-smoke-") as home:
-        env = dict(os.environ, SHEETSYNC_HOME=home, QT_QPA_PLATFORM="offscreen", HOME=home)
-        env.pop("SHEETSYNC_API_KEY", None)
-        out = subprocess.run([str(executable), "--version"], env=env, capture_output=True,
-                             text=True, timeout=60)
-        want = f"Sheet Sync {appinfo.version()}"
-        if out.returncode != 0 or out.stdout.strip() != want:
-            raise SystemExit(f"smoke test: --version said {out.stdout!r} {out.stderr!r}, "
-                             f"exit {out.returncode}; wanted {want!r}")
-        checked.append("--version")
-        # The demo starts the local API and syncs the sample workbook: it needs httpx,
-        # calamine, openpyxl, phonenumbers' metadata and the bundled resources.
-        demo = subprocess.run([str(executable), "demo", "--headless"], env=env,
-                              capture_output=True, text=True, timeout=120)
-        summary = re.search(r"(\d+) created, (\d+) updated", demo.stdout)
-        if demo.returncode not in (0, 1) or not summary or int(summary.group(1)) == 0:
-            raise SystemExit(f"smoke test: demo --headless failed (exit {demo.returncode}):\n"
-                             f"{demo.stdout}\n{demo.stderr}")
-        checked.append(f"demo --headless ({summary.group(0)})")
-        if selftest:
-            test = subprocess.run([str(executable), "--selftest"], env=env,
-                                  capture_output=True, text=True, timeout=180)
-            if test.returncode != 0:
-                raise SystemExit(f"smoke test: --selftest failed (exit {test.returncode}):\n"
-                                 f"{test.stdout}\n{test.stderr}")
-            checked.append("--selftest")
-    return checked
 
 
 # -- Depends ------------------------------------------------------------------------------------
@@ -209,10 +169,9 @@ def desktop_entry() -> str:
         f"Comment={appinfo.SUMMARY}",
         f"Exec={appinfo.EXE_NAME} gui %f",
         f"TryExec={appinfo.EXE_NAME}",
-        f"Icon={appinfo.APP_ID}",
+        f"Icon={appinfo.DESKTOP_ID}",
         "Terminal=false",
         "StartupNotify=true",
-        f"StartupWMClass={appinfo.EXE_NAME}",
         "Categories=Office;Spreadsheet;",
         f"MimeType={mime};",
         "Keywords=Excel;xlsx;contacts;campaign;Replify;sync;",
@@ -260,13 +219,13 @@ def stage(root: Path, bundle: Path, depends: list[str]) -> Path:
     (root / "usr/bin" / appinfo.EXE_NAME).symlink_to(f"{INSTALL_DIR}/{appinfo.EXE_NAME}")
     apps = root / "usr/share/applications"
     apps.mkdir(parents=True)
-    desktop = apps / f"{appinfo.APP_ID}.desktop"
+    desktop = apps / f"{appinfo.DESKTOP_ID}.desktop"
     desktop.write_text(desktop_entry(), encoding="utf-8")
     for size in HICOLOR_SIZES:
-        target = root / f"usr/share/icons/hicolor/{size}x{size}/apps/{appinfo.APP_ID}.png"
+        target = root / f"usr/share/icons/hicolor/{size}x{size}/apps/{appinfo.DESKTOP_ID}.png"
         target.parent.mkdir(parents=True)
         shutil.copyfile(ICONS / "png" / f"{size}.png", target)
-    scalable = root / f"usr/share/icons/hicolor/scalable/apps/{appinfo.APP_ID}.svg"
+    scalable = root / f"usr/share/icons/hicolor/scalable/apps/{appinfo.DESKTOP_ID}.svg"
     scalable.parent.mkdir(parents=True)
     shutil.copyfile(appinfo.RESOURCES / "icon.svg", scalable)
     doc = root / f"usr/share/doc/{appinfo.DEB_PACKAGE}"
