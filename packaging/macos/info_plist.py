@@ -41,8 +41,9 @@ def info_plist(version: str | None = None) -> dict:
         "CFBundleExecutable": appinfo.EXE_NAME,
         "CFBundlePackageType": "APPL",
         "CFBundleIconFile": "sheetsync.icns",
+        # Apple wants both as up to three numbers: "1.2.0rc1" is shown as 1.2.0
         "CFBundleShortVersionString": build,
-        "CFBundleVersion": version,
+        "CFBundleVersion": build,
         "CFBundleDocumentTypes": document_types,
         # macOS knows these UTIs when Office is installed; declare them so "Open With"
         # works on a Mac without Office too.
