@@ -447,6 +447,17 @@ def test_a_formula_in_a_status_column_is_refused(tmp_path: Path) -> None:
         patch(src, {3: ["x", "y", None]})
 
 
+def test_a_status_cell_inside_merged_cells_is_refused(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    wb = openpyxl.load_workbook(src)
+    wb["Contacts"].merge_cells("C3:E4")
+    wb.save(src)
+    patch(src, {2: ["ok", "fine", None]})  # rows outside the merge are written
+    with pytest.raises(UnsupportedWorkbook, match="Cell D4 .* inside the merged cells C3:E4.*Unmerge"):
+        patch(src, {4: ["x", None, None]})
+    assert not (tmp_path / "out.xlsx").exists()
+
+
 def test_xml_comments_in_cell_data_are_refused(tmp_path: Path) -> None:
     src = edit_sheet(make_workbook(tmp_path / "in.xlsx"), lambda x: x.replace("<sheetData>", "<sheetData><!-- hi -->"))
     with pytest.raises(UnsupportedWorkbook, match="comments or CDATA"):

@@ -20,6 +20,7 @@ import shutil
 import sys
 import zipfile
 import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -271,6 +272,7 @@ class _Plan:
         self.order = sorted((c, i) for i, c in enumerate(self.cols))
         self.min_col = self.order[0][0]
         self.max_col = self.order[-1][0]
+        self.sorted_rows = sorted(self.targets)
         self.set_prefix(b"")
 
     def set_prefix(self, p: bytes) -> None:
@@ -756,10 +758,38 @@ def _copy_tail(reader: _Reader, out: _Out, plan: _Plan) -> None:
         if new_ref is not None:
             a, b = m.start() + ref_m.start(3), m.start() + ref_m.end(3)  # type: ignore[union-attr]
             buf = buf[:a] + new_ref + buf[b:]
-    out.write(buf)
-    reader.buf = b""
-    while chunk := reader.fh.read(CHUNK):
-        out.write(chunk)
+    merge = re.compile(rb"<" + p + rb"mergeCell(?=[\s/>])[^>]*>")
+    while True:
+        chunk = reader.fh.read(CHUNK)
+        cut = len(buf) if not chunk else buf.rfind(b"<")  # a tag cut by the chunk end waits
+        if cut == -1:
+            cut = len(buf)
+        for mc in merge.finditer(buf, 0, cut):
+            _check_merge(_attr(mc.group(), b"ref") or b"", plan)
+        out.write(buf[:cut])
+        if not chunk:
+            out.write(buf[cut:])
+            return
+        buf = buf[cut:] + chunk
+
+
+def _check_merge(ref: bytes, plan: _Plan) -> None:
+    """Refuse a status value that would land inside merged cells, where Excel hides it."""
+    box = _parse_ref(ref)
+    if box is None or box[0] > plan.max_col or box[2] < plan.min_col:
+        return
+    c1, r1, c2, r2 = box
+    rows = plan.sorted_rows
+    for k in range(bisect_left(rows, r1), bisect_right(rows, r2)):
+        rnum, values = rows[k], plan.targets[rows[k]]
+        for col, i in plan.order:
+            if c1 <= col <= c2 and values[i] is not None and (col, rnum) != (c1, r1):
+                cell = f"{_col_letters(col)}{rnum}"
+                raise UnsupportedWorkbook(
+                    f'Cell {cell} of sheet "{plan.sheet_name}" in {plan.file_name} is inside the '
+                    f"merged cells {ref.decode()}, so a result written there would be hidden. "
+                    "Unmerge those cells in Excel (or move the status columns), save, and sync again."
+                )
 
 
 # --------------------------------------------------------------------------- error cells
