@@ -37,6 +37,7 @@ class Line:
     unit: str
     samples: list[float]
     rss: list[float] = field(default_factory=list)  # MB, per sample
+    cpu: list[float] = field(default_factory=list)  # CPU seconds of the measured process, per sample
     ratio: float | None = None
     target: str = ""
     verdict: str = ""  # PASS / MISS / "" (reference or information)
@@ -137,9 +138,9 @@ def scenario_1(cfg: Config) -> list[Line]:
         for p in folder.iterdir():
             p.unlink()
     ref_line = Line("1", f"reference: openpyxl load + 3 columns + save, {cfg.rows:,} styled", "s",
-                    [r.seconds for r in refs], [r.rss_mb for r in refs], 1.0)
+                    [r.seconds for r in refs], [r.rss_mb for r in refs], [r.cpu for r in refs], 1.0)
     sync = Line("1", f"`sheetsync sync` {cfg.rows:,} styled, local API, no latency", "s",
-                [r.seconds for r in runs], [r.rss_mb for r in runs])
+                [r.seconds for r in runs], [r.rss_mb for r in runs], [r.cpu for r in runs])
     sync.ratio = sync.median / ref_line.median
     all_written = all(n == cfg.rows for n in written)
     ok = sync.ratio <= 0.15 and sync.median < 4.0 and max(sync.rss) <= 400 and all_written
@@ -154,7 +155,7 @@ def scenario_2(cfg: Config) -> list[Line]:
     result, n = sync_once(cfg, source, "s2")
     log(f"  sync {cfg.big_rows:,}: {result.seconds:.1f} s, {result.rss_mb:.0f} MB, {n:,} rows written")
     line = Line("2", f"`sheetsync sync` {cfg.big_rows:,} styled, local API, no latency", "s",
-                [result.seconds], [result.rss_mb])
+                [result.seconds], [result.rss_mb], [result.cpu])
     line.target = "completes, all rows written, RSS <= 2.5 GB"
     line.verdict = verdict(n == cfg.big_rows and result.rss_mb <= 2560)
     line.note = f"rows written: {n:,}/{cfg.big_rows:,}"
@@ -164,7 +165,7 @@ def scenario_2(cfg: Config) -> list[Line]:
 def scenario_3(cfg: Config) -> list[Line]:
     latency = 0.05
     source = cached(cfg.rows, styled=True)
-    rates, rss, info = [], [], {}
+    rates, rss, cpu, info = [], [], [], {}
     for i in range(cfg.repeat):
         with sandbox(latency) as url:
             result = run([PY, str(DRIVERS / "throughput.py"), str(source), url]).check("throughput")
@@ -173,13 +174,14 @@ def scenario_3(cfg: Config) -> list[Line]:
             raise RuntimeError(f"throughput run had problems: {info}")
         rates.append(info["contacts"] / info["seconds"])
         rss.append(result.rss_mb)
+        cpu.append(result.cpu)
         log(f"  send {i + 1}/{cfg.repeat}: {info['contacts']:,} contacts in {info['seconds']:.2f} s = {rates[-1]:,.0f}/s")
     ideal = info["batch"] * info["concurrency"] / latency
     line = Line("3", f"throughput at 50 ms latency, batch {info['batch']} x {info['concurrency']} in flight, "
-                f"{cfg.rows:,} rows", "contacts/s", rates, rss, statistics.median(rates) / ideal)
+                f"{cfg.rows:,} rows", "contacts/s", rates, rss, cpu, statistics.median(rates) / ideal)
     line.target = f">= 85% of ideal {ideal:,.0f}/s"
     line.verdict = verdict(line.ratio >= 0.85)
-    line.note = "ratio is to the ideal; send phase only (read and plan not timed)"
+    line.note = "ratio is to the ideal; send phase only (read and plan not timed); RSS and CPU: whole process"
     return [line]
 
 
@@ -190,7 +192,7 @@ def scenario_4(cfg: Config) -> list[Line]:
     source = cached(cfg.rows, styled=True)
     lines = []
     samples: dict[str, list[float]] = {}
-    rss = []
+    rss, cpu = [], []
     for i in range(cfg.repeat):
         folder = Path(tempfile.mkdtemp(prefix="s4-", dir=cfg.work))
         book = working_copy(source, folder)
@@ -204,6 +206,7 @@ def scenario_4(cfg: Config) -> list[Line]:
             if isinstance(value, int | float):
                 samples.setdefault(key, []).append(value)
         rss.append(result.rss_mb)
+        cpu.append(result.cpu)
         log(f"  GUI {i + 1}/{cfg.repeat}: {info}")
     spec = [
         ("preview_s", f"GUI: open {cfg.rows:,}, time to preview rows", "s", lambda v: v < 2.0, "< 2 s"),
@@ -211,12 +214,16 @@ def scenario_4(cfg: Config) -> list[Line]:
         ("stall_sync_ms", "GUI: longest event-loop stall while syncing (20 ms latency)", "ms", lambda v: v < 50, "< 50 ms"),
         ("sync_s", "GUI: sync to results written (information)", "s", None, ""),
     ]
+    note = "offscreen Qt; 5 ms precise QTimer on the GUI thread, stall = gap between ticks - 5 ms; RSS/CPU: whole probe process"
     for key, what, unit, check, target in spec:
         if key not in samples:
             continue
-        line = Line("4", what, unit, samples[key], rss if key == "preview_s" else [], target=target)
+        line = Line("4", what, unit, samples[key], rss if key == "preview_s" else [], cpu if key == "preview_s" else [],
+                    target=target)
         if check is not None:
             line.verdict = verdict(check(max(line.samples)))
+        if key == "preview_s":
+            line.note = note
         lines.append(line)
     return lines
 
@@ -224,7 +231,7 @@ def scenario_4(cfg: Config) -> list[Line]:
 def scenario_5(cfg: Config) -> list[Line]:
     n = max(cfg.repeat, 5) if not cfg.quick else 2
     runs = [run([str(VENV_BIN / "sheetsync"), "--version"]).check("sheetsync --version") for _ in range(n + 1)][1:]
-    version = Line("5", "`sheetsync --version`", "s", [r.seconds for r in runs], [r.rss_mb for r in runs],
+    version = Line("5", "`sheetsync --version`", "s", [r.seconds for r in runs], [r.rss_mb for r in runs], [r.cpu for r in runs],
                    target="< 0.3 s")
     version.verdict = verdict(version.median < 0.3)
     lines = [version]
@@ -232,7 +239,7 @@ def scenario_5(cfg: Config) -> list[Line]:
         lines.append(Line("5", "launch to window shown", "s", [], target="< 1.5 s", verdict="n/a",
                           note="not run: sheetsync.gui.main_window does not exist yet"))
         return lines
-    shown, rss = [], []
+    shown, rss, cpu = [], [], []
     for _ in range(n):
         with tempfile.TemporaryDirectory(dir=cfg.work) as home:
             env = sync_env(Path(home))
@@ -241,9 +248,10 @@ def scenario_5(cfg: Config) -> list[Line]:
         info = json.loads(result.stdout.strip().splitlines()[-1])
         shown.append(info["shown_at"] - result.started)
         rss.append(result.rss_mb)
-    launch = Line("5", "launch (`sheetsync gui`) to window shown", "s", shown, rss, target="< 1.5 s")
+        cpu.append(result.cpu)
+    launch = Line("5", "launch (`sheetsync gui`) to window shown", "s", shown, rss, cpu, target="< 1.5 s")
     launch.verdict = verdict(launch.median < 1.5)
-    launch.note = "offscreen Qt platform"
+    launch.note = "offscreen Qt; to the window's first paint; CPU/RSS include the quit after it"
     return [version, launch]
 
 
@@ -287,23 +295,25 @@ def fmt(value: float, unit: str) -> str:
 
 
 def table(lines: list[Line]) -> str:
-    out = ["| # | measure | unit | n | median | min | max | peak RSS (MB) | ratio | target | result | note |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| # | measure | unit | n | median | min | max | peak RSS (MB) | CPU s | ratio | target | result | note |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ln in lines:
         lo = min(ln.samples) if ln.samples else float("nan")
         hi = max(ln.samples) if ln.samples else float("nan")
         rss = f"{max(ln.rss):,.0f}" if ln.rss else "-"
         ratio = f"{ln.ratio:.3f}" if ln.ratio is not None else "-"
+        cpu = f"{statistics.median(ln.cpu):.2f}" if ln.cpu else "-"
         out.append(f"| {ln.scenario} | {ln.what} | {ln.unit} | {len(ln.samples)} | {fmt(ln.median, ln.unit)} | "
-                   f"{fmt(lo, ln.unit)} | {fmt(hi, ln.unit)} | {rss} | {ratio} | {ln.target} | {ln.verdict} | {ln.note} |")
+                   f"{fmt(lo, ln.unit)} | {fmt(hi, ln.unit)} | {rss} | {cpu} | {ratio} | {ln.target} | {ln.verdict} | {ln.note} |")
     return "\n".join(out)
 
 
-def report(lines: list[Line], cfg: Config, args: argparse.Namespace) -> str:
+def report(lines: list[Line], cfg: Config, args: argparse.Namespace, loads: list[str]) -> str:
     info = machine()
     head = [f"## {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} · `python -m bench"
             f"{' --quick' if cfg.quick else ''} --scenarios {args.scenarios} --repeat {cfg.repeat}`", ""]
     head += [f"- {k}: {v}" for k, v in info.items()]
+    head += [f"- load average (1 min) before each scenario: {', '.join(loads)} (other work on this machine inflates wall times; CPU s does not)"]
     head += ["- peak RSS is the measured process's own (wait4); the local API runs in a separate process", "", ""]
     return "\n".join(head) + table(lines) + "\n"
 
@@ -326,12 +336,15 @@ def main(argv: list[str] | None = None) -> int:
                      rows=200 if args.quick else 100_000, big_rows=500 if args.quick else MAX_ROWS,
                      ref_repeat=1 if args.quick else max(1, min(repeat, 3)))
         lines: list[Line] = []
+        loads: list[str] = []
         for number in wanted:
+            loads.append(f"{number}: {os.getloadavg()[0]:.2f}")
             log(f"scenario {number} ...")
             t0 = time.perf_counter()
             lines.extend(SCENARIOS[number](cfg))
             log(f"scenario {number} done in {time.perf_counter() - t0:.0f} s")
-    text = report(lines, cfg, args)
+    loads.append(f"end: {os.getloadavg()[0]:.2f}")
+    text = report(lines, cfg, args, loads)
     print(text)
     if not args.no_record:
         with args.results.open("a", encoding="utf-8") as fh:

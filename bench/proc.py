@@ -19,6 +19,7 @@ VENV_BIN = Path(sys.executable).parent
 class Run:
     seconds: float
     rss_mb: float
+    cpu: float  # user + system seconds of that process
     returncode: int
     stdout: str
     stderr: str
@@ -55,5 +56,5 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 3
         proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
         out.seek(0)
         err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode,
+        return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode,
                    out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"), started)

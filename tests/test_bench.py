@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_quick_runs(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--scenarios", "1,2,3,5", "--results", str(results)],
+        [sys.executable, "-m", "bench", "--quick", "--scenarios", "1,2,3,4,5", "--results", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
