@@ -191,8 +191,10 @@ class SyncController(QObject):
             self.prompts.error(exc, "The results could not be saved")
             self._after_job()
             return
-        self.results_file = exc.results_path
-        self.save_failed.emit(exc.results_path or "")
+        # A Save As refused before writing anything has no results file of its own: the
+        # one from the first failure still holds everything.
+        self.results_file = exc.results_path or self.results_file
+        self.save_failed.emit(self.results_file or "")
         choice = self.prompts.save_failed(exc)
         if choice == interaction.RETRY:
             self._save(None)
