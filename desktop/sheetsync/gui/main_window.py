@@ -129,11 +129,12 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.model = SheetModel(self)
+        # The filter sits between the model and the view only while "problems only" is on:
+        # attached, it would walk all rows (in Python) on every reset of a 100,000-row sheet.
         self.proxy = ProblemsFilter(self)
-        self.proxy.setSourceModel(self.model)
         self.preview = QTableView()
         self.preview.setObjectName("preview")
-        self.preview.setModel(self.proxy)
+        self.preview.setModel(self.model)
         self.preview.setAlternatingRowColors(True)
         self.preview.setWordWrap(False)
         self.preview.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
@@ -222,7 +223,7 @@ class MainWindow(QMainWindow):
         self.validate_button.clicked.connect(self.validate)
         self.sync_button.clicked.connect(self.start_sync)
         self.progress.cancel_requested.connect(self.sync.cancel)
-        self.results.problems_only.toggled.connect(self.proxy.set_enabled)
+        self.results.problems_only.toggled.connect(self._problems_only)
         self.results.retry.clicked.connect(self.sync.retry_failed)
         self.results.open_excel.clicked.connect(self.open_in_excel)
         self.campaign.set_recent(self.store.settings.recent_campaigns)
@@ -360,6 +361,16 @@ class MainWindow(QMainWindow):
     def _runner_idle(self, busy: bool) -> None:
         if not busy and self._closing:
             self.close()
+
+    def _problems_only(self, on: bool) -> None:
+        if on:
+            self.proxy.setSourceModel(self.model)
+            self.proxy.set_enabled(True)
+            self.preview.setModel(self.proxy)
+        else:
+            self.preview.setModel(self.model)
+            self.proxy.set_enabled(False)
+            self.proxy.setSourceModel(None)
 
     def open_in_excel(self) -> None:
         if self.load.current is not None:
