@@ -116,6 +116,23 @@ def test_icon_icns_entries_are_pngs_of_the_right_size(icons: Path) -> None:
     assert found == list(make_icons.ICNS_TYPES)
 
 
+def test_qt_reads_the_ico_and_icns_back(icons: Path) -> None:
+    from PySide6.QtGui import QImageReader
+
+    for name, count in (("sheetsync.ico", 7), ("sheetsync.icns", 10)):
+        reader = QImageReader(str(icons / name))
+        if not reader.canRead():
+            pytest.skip(f"this Qt has no image plugin for {name}")
+        assert reader.imageCount() == count
+        sizes = []
+        for i in range(count):
+            reader.jumpToImage(i)
+            image = reader.read()
+            assert not image.isNull(), reader.errorString()
+            sizes.append(image.width())
+        assert 16 in sizes and 256 in sizes
+
+
 def test_icon_is_not_blank_at_16px(icons: Path) -> None:
     """The small sizes must still show something: opaque, and more than one colour."""
     from PySide6.QtGui import QImage
