@@ -251,6 +251,20 @@ def test_cells_without_r_after_the_status_columns_keep_their_column(tmp_path: Pa
     assert (2, 6) not in cells and cells[(2, 1)] == "Name 0"
 
 
+def test_user_data_right_of_the_status_columns_is_kept(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx", rows=3)
+    wb = openpyxl.load_workbook(src)
+    wb["Contacts"]["H1"], wb["Contacts"]["H2"], wb["Contacts"]["E3"] = "Later", "keep me", "old message"
+    wb.save(src)
+    dst = patch(src, {2: ["created", "ok", WHEN], 3: ["error", None, None]})
+    cells = openpyxl_cells(dst, "Contacts")
+    assert cells[(1, 8)] == "Later" and cells[(2, 8)] == "keep me"
+    assert (cells[(2, 4)], cells[(2, 5)], cells[(2, 6)]) == ("created", "ok", WHEN)
+    assert cells[(3, 4)] == "error" and (3, 5) not in cells
+    xml = sheet_xml(dst)
+    assert xml.index('r="F2"') < xml.index('r="H2"')
+
+
 HANDMADE = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <worksheet xmlns="{MAIN_NS}" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">
 <dimension ref="A1:C6"/>

@@ -273,6 +273,7 @@ class _Plan:
         self.min_col = self.order[0][0]
         self.max_col = self.order[-1][0]
         self.sorted_rows = sorted(self.targets)
+        self.status_cols = frozenset(self.cols)
         self.set_prefix(b"")
 
     def set_prefix(self, p: bytes) -> None:
@@ -334,6 +335,8 @@ def _attr(attrs: bytes, name: bytes) -> bytes | None:
     if k != -1:
         start = k + len(name) + 3
         return attrs[start : attrs.find(b'"', start)]
+    if name + b"=" not in attrs and name + b" " not in attrs and name + b"\t" not in attrs:
+        return None
     pattern = _ATTR_RES.get(name)
     if pattern is None:
         pattern = _ATTR_RES[name] = re.compile(rb"(?:^|\s)" + name + rb"""\s*=\s*(["'])(.*?)\1""", re.S)
@@ -637,42 +640,72 @@ def iter_cells(content: bytes, prefix: bytes) -> Iterator[_Cell]:
         prev, pos = col, end
 
 
-def _last_cell_col(content: bytes, prefix: bytes) -> int | None:
-    """Column of the row's last cell (0 for no cells); None when it has no plain r attribute."""
+_CELL_NEXT = (b" ", b"\t", b"\n", b"\r", b">", b"/")
+
+
+def _status_split(body: bytes, prefix: bytes, min_col: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """Where the cells at or right of ``min_col`` start, walking back from the row end.
+
+    Returns (offset, [(col, start) of those cells in order]). Cells before the offset are
+    kept byte for byte. None when a cell in that stretch (or the one before it) has no
+    plain r attribute: the caller then tokenises the whole row.
+    """
     c_open = b"<%sc" % prefix
     n = len(c_open)
-    i = content.rfind(c_open + b' r="')
-    if i == -1:
-        return 0 if content.find(c_open) == -1 else None
-    nxt = content.find(c_open, i + n)
-    while nxt != -1:  # only "<color" and the like may follow the last cell
-        if content[nxt + n : nxt + n + 1] in (b" ", b"\t", b"\n", b"\r", b">", b"/"):
+    split = end = len(body)
+    found: list[tuple[int, int]] = []
+    while True:
+        i = body.rfind(c_open, 0, end)
+        if i == -1:
+            break
+        end = i
+        if body[i + n : i + n + 1] not in _CELL_NEXT:
+            continue  # <color>, <charset>... inside rich text
+        if body[i + n : i + n + 4] != b' r="':
             return None
-        nxt = content.find(c_open, nxt + n)
-    m = _REF.match(content[i + n + 4 : content.find(b'"', i + n + 4)])
-    return _col_number(m.group(1)) if m else None
+        m = _REF.match(body[i + n + 4 : body.find(b'"', i + n + 4)])
+        if m is None:
+            return None
+        col = _col_number(m.group(1))
+        if col < min_col:
+            break
+        split = i
+        found.append((col, i))
+    found.reverse()
+    return split, found
 
 
 def _rewrite_row(tag: bytes, content: bytes | None, rnum: int, plan: _Plan) -> bytes:
     values = plan.targets[rnum]
     p = plan.prefix
     body = content or b""
-    last = _last_cell_col(body, p)
-    if last is not None and last < plan.min_col and b"<%sextLst" % p not in body:
-        cells = b"".join([plan.cell(c, rnum, values[i], None) for c, i in plan.order])
-        new_body = body + cells
-    else:
+    found = _status_split(body, p, plan.min_col)
+    if found is None:
         new_body = _merge_cells(body, rnum, values, plan)
+    else:
+        split, tail_cells = found
+        if b"<%sextLst" % p in body[split:] or b"<%sf" % p in body[split:]:
+            new_body = body[:split] + _merge_cells(body[split:], rnum, values, plan)
+        elif all(col in plan.status_cols for col, _ in tail_cells):
+            # The usual cases: nothing there yet (append), or only our cells from a last run.
+            old = {col: body[start : body.find(b">", start)] for col, start in tail_cells}
+            cell = plan.cell
+            new_body = body[:split] + b"".join([cell(c, rnum, values[i], old.get(c)) for c, i in plan.order])
+        else:  # other data right of the status columns
+            new_body = body[:split] + _merge_cells(body[split:], rnum, values, plan)
     if new_body == body:
         return tag if content is None else tag + body + b"</%srow>" % p
     return _row_tag(tag, plan) + new_body + b"</%srow>" % p
+
+
+_SPANS = re.compile(rb"""(\sspans\s*=\s*)(["'])([^"']*)\2""")
 
 
 def _row_tag(tag: bytes, plan: _Plan) -> bytes:
     """The row start tag, open (not self-closing), with spans covering the status columns."""
     if tag.endswith(b"/>"):
         tag = tag[:-2].rstrip() + b">"
-    m = re.search(rb"""(\sspans\s*=\s*)(["'])([^"']*)\2""", tag)
+    m = _SPANS.search(tag)
     if m:
         bounds = [int(x) for x in re.findall(rb"[0-9]+", m.group(3))]
         lo = min(bounds + [plan.min_col])
@@ -682,29 +715,26 @@ def _row_tag(tag: bytes, plan: _Plan) -> bytes:
 
 
 def _merge_cells(body: bytes, rnum: int, values: Sequence[Value], plan: _Plan) -> bytes:
-    """Slow path: drop old cells in the status columns, insert new ones in column order,
-    and give every kept cell an explicit r (removing a cell would shift implicit ones)."""
+    """Drop old cells in the status columns, insert new ones in column order, and give
+    every kept cell an explicit r (removing a cell would shift implicit ones after it)."""
     p = plan.prefix
-    status = {c: i for c, i in plan.order}
+    order, cell = plan.order, plan.cell
     parts: list[bytes] = []
-    pos = 0
-    old: dict[int, bytes] = {}
-    pending = list(plan.order)
-    for cell in iter_cells(body, p):
-        while pending and pending[0][0] < cell.col:
-            c, i = pending.pop(0)
-            parts.append(plan.cell(c, rnum, values[i], None))
-        parts.append(body[pos : cell.start])
-        pos = cell.end
-        if cell.col in status:
-            _check_replaceable(body[cell.start : cell.end], cell.col, rnum, plan)
-            if pending and pending[0][0] == cell.col:
-                c, i = pending.pop(0)
-                parts.append(plan.cell(c, rnum, values[i], cell.attrs))
+    pos = k = 0
+    for old in iter_cells(body, p):
+        while k < len(order) and order[k][0] < old.col:
+            parts.append(cell(order[k][0], rnum, values[order[k][1]], None))
+            k += 1
+        parts.append(body[pos : old.start])
+        pos = old.end
+        if k < len(order) and order[k][0] == old.col:
+            _check_replaceable(body[old.start : old.end], old.col, rnum, plan)
+            parts.append(cell(old.col, rnum, values[order[k][1]], old.attrs))
+            k += 1
             continue
-        raw = body[cell.start : cell.end]
-        if not cell.has_r:
-            ref = _col_letters(cell.col).encode() + b"%d" % rnum
+        raw = body[old.start : old.end]
+        if not old.has_r:
+            ref = _col_letters(old.col).encode() + b"%d" % rnum
             raw = raw[: len(p) + 2] + b' r="%s"' % ref + raw[len(p) + 2 :]
         parts.append(raw)
     tail = body[pos:]
@@ -712,8 +742,7 @@ def _merge_cells(body: bytes, rnum: int, values: Sequence[Value], plan: _Plan) -
     if ext == -1:
         ext = len(tail)
     parts.append(tail[:ext])
-    for c, i in pending:
-        parts.append(plan.cell(c, rnum, values[i], None))
+    parts.extend(cell(c, rnum, values[i], None) for c, i in order[k:])
     parts.append(tail[ext:])
     return b"".join(parts)
 
