@@ -547,3 +547,33 @@ def test_atomic_replace_failure_is_a_save_error(tmp_path: Path) -> None:
     with pytest.raises(SaveError, match="may be open in Excel"):
         atomic_replace(tmp, target)
     assert tmp.read_bytes() == b"new"
+
+
+@pytest.mark.slow
+def test_libreoffice_opens_the_result_and_shows_the_status_values(tmp_path: Path) -> None:
+    import csv
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (Debian package libreoffice-calc) is not installed")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Contacts"
+    ws.append(["Name", "Email", "Phone"])
+    for i in range(3):
+        ws.append([f"N{i}", f"u{i}@x.com", i])
+    ws.add_table(Table(displayName="People", ref="A1:C4"))
+    src = tmp_path / "table.xlsx"
+    wb.save(src)
+    dst = patch(src, {2: ["created", "=1+1 & <x>", WHEN], 6: ["new", "\u05e9\u05dc\u05d5\u05dd \U0001F600", None]})
+    profile = (tmp_path / "lo-profile").as_uri()  # a private profile: parallel runs do not collide
+    subprocess.run([soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path), str(dst)],
+                   check=True, capture_output=True, timeout=180)
+    with open(tmp_path / "out.csv", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["Name", "Email", "Phone", "Sync Status", "Sync Message", "Synced At"]
+    assert rows[1][:5] == ["N0", "u0@x.com", "0", "created", "=1+1 & <x>"] and "2026" in rows[1][5]
+    assert rows[5][3:5] == ["new", "\u05e9\u05dc\u05d5\u05dd \U0001F600"]
