@@ -172,11 +172,23 @@ def test_extreme_cells_survive_the_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_full_sheet_of_1048576_rows(tmp_path: Path) -> None:
-    from sheetsync.sandbox.workbooks import make_contacts_workbook
+    """Excel's row limit: read, checked, and results written into every row."""
+    from sheetsync.core.job import ResultBook, save_results
+    from sheetsync.core.results import RowResult
+    from sheetsync.sandbox.workbooks import make_plain_workbook
 
-    path = make_contacts_workbook(tmp_path / "max.xlsx", 1_048_575, styled=False)
-    data = read_sheet(path)
-    assert len(data.rows) == 1_048_575 and data.rows[-1].number == 1_048_576
+    path = make_plain_workbook(tmp_path / "max.xlsx", 1_048_575)
+    loaded = load_sheet(path)
+    assert len(loaded.data.rows) == 1_048_575 and loaded.data.rows[-1].number == 1_048_576
+    plan = plan_job(loaded.data)
+    assert len(plan.to_send) == 1_048_575
+    book = ResultBook({n: RowResult(n, "created") for n in (2, 500_000, 1_048_576)})
+    save_results(loaded.data, book, stamp=loaded.stamp)
+    import python_calamine
+
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert rows[0][2] == "Sync Status" and rows[1][2] == "created" and rows[-1][2] == "created"
+    assert rows[-1][0] == "user1048574@example.com"
 
 
 VALID = None
