@@ -312,6 +312,7 @@ def test_chunk_boundaries_do_not_change_the_output(handmade: Path, monkeypatch, 
     expected = sheet_xml(patch(handmade, rows, name="whole.xlsx"))
     monkeypatch.setattr(writeback, "CHUNK", chunk)
     assert sheet_xml(patch(handmade, rows, name=f"chunk{chunk}.xlsx")) == expected
+    assert find_error_cells(handmade, "Contacts") == [(6, 1, "#N/A"), (6, 2, "#DIV/0!")]
 
 
 def test_error_cells_are_found(handmade: Path, tmp_path: Path) -> None:
@@ -417,6 +418,13 @@ def test_chartsheet_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedWorkbook, match='"Chart" .* is a chart sheet.*Choose the worksheet'):
         patch(src, {2: ["x", "y", None]}, sheet="Chart")
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_dst_must_not_be_src(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    with pytest.raises(ValueError, match="not src itself"):
+        patch_sheet(src, src, sheet_name="Contacts", header_row=1, columns=STATUS, rows={})
+    assert openpyxl_cells(src, "Contacts")[(1, 1)] == "Name"
 
 
 def test_missing_sheet_part_is_refused(tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ def patch_sheet(
     date-time cells; None removes an existing cell. ``dst`` is removed again on failure.
     """
     src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise ValueError("dst must be a new file beside src, not src itself")
     targets = _targets(header_row, columns, rows)
     cols = [c for c, _ in columns]
     package = open_package(src)
@@ -318,7 +320,7 @@ class _Plan:
 
     def size_bound(self) -> int:
         """Upper bound of the bytes the new cells add (to decide on zip64 up front)."""
-        total = 0
+        total = 4096  # dimension, autoFilter
         for values in self.targets.values():
             total += 64
             for v in values:
@@ -832,40 +834,39 @@ def _error_cells(reader: _Reader) -> Iterator[tuple[int, int, str]]:
     p = m.group(1) or b""
     row_open, row_close = b"<%srow" % p, b"</%srow>" % p
     sd_close = b"</%ssheetData>" % p
+    n = len(row_open)
     reader.more(m.end())
+    sd = reader.buf.find(sd_close)  # searched once per chunk, not once per row
     pos, prev = 0, 0
     while True:
         buf = reader.buf
         i = buf.find(row_open, pos)
-        sd = buf.find(sd_close, pos)
         if i == -1 or (sd != -1 and sd < i):
             if sd != -1 or reader.eof:
                 return
-            reader.more(pos)
-            pos = 0
+            last_lt = buf.rfind(b"<", pos)
+            reader.more(last_lt if last_lt != -1 else len(buf))
+            pos, sd = 0, reader.buf.find(sd_close)
             continue
         j = buf.find(b">", i)
-        k = buf.find(row_close, i) if j != -1 and buf[j - 1 : j] != b"/" else j
-        if j == -1 or k == -1 or i + len(row_open) >= len(buf):
+        k = buf.find(row_close, j) if j != -1 and buf[j - 1 : j] != b"/" else j
+        if j == -1 or k == -1 or i + n >= len(buf):
             if reader.eof:
                 return
             reader.more(i)
-            pos = 0
+            pos, sd = 0, reader.buf.find(sd_close)
             continue
-        if buf[i + len(row_open)] not in b" \t\r\n/>":
+        if buf[i + n] not in b" \t\r\n/>":
             pos = i + 1
             continue
-        r = _attr(buf[i + len(row_open) : j], b"r")
+        r = _attr(buf[i + n : j], b"r")
         rnum = int(r) if r is not None else prev + 1
         content = buf[j + 1 : k]
-        if b"t=\"e\"" in content or b"t='e'" in content:
+        if b't="e"' in content or b"t='e'" in content:
             for cell in iter_cells(content, p):
-                t = _attr(cell.attrs, b"t")
-                if t == b"e":
-                    raw = content[cell.start : cell.end]
-                    v = re.search(rb"<(?:[\w.\-]+:)?v>(.*?)</", raw, re.S)
-                    text = _unescape(v.group(1).decode("utf-8")) if v else ""
-                    yield rnum, cell.col, text
+                if _attr(cell.attrs, b"t") == b"e":
+                    v = re.search(rb"<(?:[\w.\-]+:)?v>(.*?)</", content[cell.start : cell.end], re.S)
+                    yield rnum, cell.col, _unescape(v.group(1).decode("utf-8")) if v else ""
         prev, pos = rnum, k
 
 

@@ -205,7 +205,7 @@ def find_sheet(package: Package, sheet_name: str) -> SheetRef:
             f'"{sheet.name}" in {name} is a chart sheet: it has no cells to write results into. '
             "Choose the worksheet that holds the contact list."
         )
-    if sheet.kind != "worksheet":
+    if sheet.kind and sheet.kind != "worksheet":
         raise UnsupportedWorkbook(
             f'"{sheet.name}" in {name} is not an ordinary worksheet ({sheet.kind or "unknown type"}), '
             "so Sheet Sync cannot write results into it. Choose another sheet, or copy the data "
