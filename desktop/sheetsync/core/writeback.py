@@ -8,8 +8,17 @@ zip member is copied with the same name, order, compression type and date; ``sty
 (one date style, if none fits) and a table part (the status columns join an Excel table)
 are the only other parts that may change.
 
-Files the scanner cannot handle safely raise :class:`UnsupportedWorkbook` before anything
-is replaced; nothing is ever dropped silently.
+Handled: namespace prefixes (new elements take the sheetData's prefix), rows and cells
+without ``r``, shared/array formulas and rich text (copied verbatim), ``<row/>``, ``spans``,
+``<dimension>``, a sheet autoFilter and Excel tables that end just before the status
+columns, status cells from an earlier run (replaced, their style kept), Strict OOXML,
+.xlsm, the 1904 date system, zip64 only where a member needs it.
+
+Refused with :class:`UnsupportedWorkbook` (``dst`` is removed, the source is untouched):
+a chart sheet or a sheet part missing from the package, .xlsb, a sheet not in UTF-8,
+XML comments/CDATA inside sheetData (Excel never writes them), rows out of order, a
+formula in a status cell (it would be destroyed), a status value inside merged cells
+(Excel would hide it), encrypted zip members. Nothing is ever dropped silently.
 """
 
 from __future__ import annotations
