@@ -305,6 +305,25 @@ def test_shared_formulas_rich_text_empty_rows_spans_dimension_autofilter(handmad
     assert ws.auto_filter.ref == "A1:F6" and ws["D1"].value == "Sync Status"
 
 
+def test_filter_database_name_follows_the_autofilter(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.create_sheet("First", 0)
+    ws = wb["Sheet"]
+    ws.title = "Contacts"
+    ws.append(["Name", "Email", "Phone"])
+    ws.append(["Ann", "a@x.com", 1])
+    ws.auto_filter.ref = "A1:C2"
+    src = tmp_path / "af.xlsx"
+    wb.save(src)
+    book = members(src)["xl/workbook.xml"].decode()
+    assert "_xlnm._FilterDatabase" in book and 'localSheetId="1"' in book
+    dst = patch(src, {2: ["created", "ok", None]}, sheet="Contacts", name="af_out.xlsx")
+    new = members(dst)["xl/workbook.xml"].decode()
+    assert "'Contacts'!$A$1:$F$2" in new or "Contacts!$A$1:$F$2" in new
+    assert new.replace("$F$2", "$C$2") == book
+    assert '<autoFilter ref="A1:F2"' in sheet_xml(dst, "xl/worksheets/sheet2.xml")
+
+
 @pytest.mark.parametrize("chunk", [3, 17, 64, 1000])
 def test_chunk_boundaries_do_not_change_the_output(handmade: Path, monkeypatch, chunk: int) -> None:
     """Every split of tags and rows across reads must give the very same bytes."""

@@ -104,6 +104,13 @@ def _check_table(old: bytes, new: bytes) -> None:
     assert len(re.findall(added, new)) >= 1
 
 
+def _check_workbook(old: bytes, new: bytes) -> None:
+    """The only change: the end column of the sheet's _xlnm._FilterDatabase range."""
+    name = re.compile(rb'(name="_xlnm\._FilterDatabase"[^>]*>[^<]*\$)[A-Z]+(\$\d+<)')
+    assert name.search(new), "workbook.xml changed outside the _FilterDatabase name"
+    assert name.sub(rb"\1#\2", new) == name.sub(rb"\1#\2", old), "workbook.xml has unexpected changes"
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_corpus_file(name: str, tmp_path: Path) -> None:
     src = CORPUS / name
@@ -139,6 +146,8 @@ def test_corpus_file(name: str, tmp_path: Path) -> None:
                 _check_styles(old, new)
             elif "/tables/" in x.filename:
                 _check_table(old, new)
+            elif x.filename.endswith("workbook.xml"):
+                _check_workbook(old, new)
             else:
                 pytest.fail(f"{x.filename} changed")
 

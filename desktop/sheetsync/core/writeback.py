@@ -922,6 +922,12 @@ def _prepare_parts(
                     parts[styles_member] = new_styles
     plan_cols = sorted(c for c, _ in columns)
     names = dict(columns)
+    wb_member = package.member(package.workbook_part)
+    index = next((i for i, s in enumerate(package.sheets) if package.member(s.part) == sheet_part), None)
+    if wb_member is not None and index is not None:
+        new_wb = xlsxparts.extend_filter_database(package.zip.read(wb_member), index, header_row, plan_cols)
+        if new_wb is not None:
+            parts[wb_member] = new_wb
     for _, kind, part in related_parts(package.zip, sheet_part):
         member = package.member(part)
         if kind != "table" or member is None:

@@ -192,3 +192,33 @@ def _extend_autofilter(table: bytes, p: bytes, old_right: int, new_right: int) -
         return table
     tag = _set_attr(m.group(), b"ref", _ref(box[0], box[1], new_right, box[3]))
     return table[: m.start()] + tag + table[m.end() :]
+
+
+# --------------------------------------------------------------------------- workbook.xml
+
+_FILTER_DB = re.compile(
+    rb"(<(?:[\w.\-]+:)?definedName\b[^>]*\bname\s*=\s*[\"']_xlnm\._FilterDatabase[\"'][^>]*>)(.*?)(</)", re.S
+)
+_ABS_RANGE = re.compile(rb"(\$?)([A-Za-z]{1,3})(\$?)(\d+):(\$?)([A-Za-z]{1,3})(\$?)(\d+)$")
+
+
+def extend_filter_database(
+    workbook: bytes, sheet_index: int, header_row: int, status_cols: Sequence[int]
+) -> bytes | None:
+    """workbook.xml with the sheet's hidden ``_xlnm._FilterDatabase`` name grown like its
+    autoFilter (LibreOffice reads the filter range from this name); None if nothing changes."""
+    lo, hi = min(status_cols), max(status_cols)
+    for m in _FILTER_DB.finditer(workbook):
+        if _attrs(m.group(1)).get(b"localSheetId") != b"%d" % sheet_index:
+            continue
+        sheet_part, bang, rng = m.group(2).rpartition(b"!")
+        r = _ABS_RANGE.search(rng)
+        if not bang or r is None:
+            return None
+        c1, r1, c2 = _col_number(r.group(2).decode()), int(r.group(4)), _col_number(r.group(6).decode())
+        if r1 != header_row or c1 > lo or not lo - 1 <= c2 < hi:
+            return None
+        new_rng = rng[: r.start(6)] + _col_letters(hi).encode() + rng[r.end(6) :]
+        text = sheet_part + bang + new_rng
+        return workbook[: m.start(2)] + text + workbook[m.end(2) :]
+    return None
