@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--external-id-value")
     sync.add_argument("--dry-run", action="store_true", help="check and show what would be sent; send nothing")
     sync.add_argument("--quiet", "-q", action="store_true", help="no progress line; only errors and the summary")
+    sync.add_argument("--all", dest="send_all", action="store_true",
+                      help="send every row, also those unchanged since their last successful sync")
+    sync.add_argument("--remove-missing", action="store_true",
+                      help="also remove from the campaign the contacts synced from this sheet before whose rows are gone")
     sync.add_argument("--ignore-lock", action="store_true",
                       help="sync even though Excel or LibreOffice seems to have the workbook open")
     sync.add_argument("--restart", action="store_true",
@@ -78,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("key", help="the API key in the system keyring")
     key.add_argument("action", choices=["set", "clear", "status"])
     key.add_argument("--base-url")
+
+    campaign = sub.add_parser("campaign", help="saved campaign labels (a Campaign column may name them)")
+    campaign.add_argument("action", choices=["list", "label"])
+    campaign.add_argument("campaign_id", nargs="?")
+    campaign.add_argument("label", nargs="?")
 
     demo = sub.add_parser("demo", help="try it: a local demo API and a copy of the sample workbook")
     demo.add_argument("--headless", action="store_true", help="run in the terminal even with a display")
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "sync": cmd_sync,
         "inspect": cmd_inspect,
         "key": cmd_key,
+        "campaign": cmd_campaign,
         "demo": cmd_demo,
         "gui": cmd_gui,
         "apply-results": cmd_apply_results,
@@ -169,7 +179,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     region = (args.region or settings.region).upper()
     _check_region(region)
     loaded = load_sheet(args.workbook, sheet_name, header_row)
-    plan = plan_job(loaded.data, mapping, region=region)
+    plan = plan_job(loaded.data, mapping, region=region, campaign_labels=settings.campaign_labels())
     out = sys.stdout
     for warning in loaded.data.warnings + plan.mapping.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -190,7 +200,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             "sync with --ignore-lock."
         )
     api_key = KeyStore().require(base_url)
-    code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out, restart=args.restart)
+    code = run_sync(loaded, plan, options, base_url, api_key, quiet=args.quiet, out=out, restart=args.restart,
+                    send_all=args.send_all, remove_missing=args.remove_missing)
     settings.remember_campaign(options.campaign_id)
     _save_settings(settings)
     return code
@@ -215,7 +226,7 @@ def _save_settings(settings: Any) -> None:
 
 def run_sync(
     loaded: Any, plan: Plan, options: JobOptions, base_url: str, api_key: str, *,
-    quiet: bool, out: TextIO, restart: bool = False,
+    quiet: bool, out: TextIO, restart: bool = False, send_all: bool = False, remove_missing: bool = False,
 ) -> int:
     """Send (resuming an interrupted job if its journal is there), write back, summarise."""
     import threading
@@ -228,7 +239,7 @@ def run_sync(
     from .core.resume import prepare_run
 
     add_secret(api_key)
-    run = prepare_run(loaded, plan, options, restart=restart)
+    run = prepare_run(loaded, plan, options, restart=restart, send_all=send_all)
     if run.resumed is not None:
         print(run.resumed.describe(), file=out)
         if run.resumed.in_flight:
@@ -247,12 +258,16 @@ def run_sync(
                 book.add(outcome)
                 if outcome.sent:
                     progress.batch(len(outcome.results))
+            if remove_missing and engine.stop_error is None and not engine.cancelled:
+                run.remember()  # first note what this run sent, then what is missing
+                _remove_missing(run, client, out)
     except KeyboardInterrupt:
         engine.cancel.set()
         print("\nsheetsync: interrupted; writing the results received so far", file=sys.stderr)
     finally:
         progress.done()
         run.journal.close()
+    run.remember()
     if engine.stop_error is not None:
         print(f"sheetsync: {engine.stop_error}", file=sys.stderr)
     summary = book.summary()
@@ -277,6 +292,17 @@ def run_sync(
     if engine.stop_error is not None:
         return engine.stop_error.exit_code
     return EXIT_PROBLEMS if summary.problems else EXIT_OK
+
+
+def _remove_missing(run: Any, client: Any, out: TextIO) -> None:
+    """Remove the contacts whose rows left the sheet (opt-in), and report each one."""
+    from .core.missing import remove_missing
+
+    report = remove_missing(run, client)
+    if report.total:
+        print(f"{report.total} contact(s) were no longer in the sheet: {report.summary_line()}.", file=out)
+        for line in report.lines()[:10]:
+            print(f"  {line}", file=out)
 
 
 class _Progress:
@@ -321,6 +347,17 @@ def print_dry_run(plan: Plan, options: JobOptions, out: TextIO) -> None:
         print(f"  row {row.number}: invalid: {row.message}", file=out)
     if len(plan.invalid) > 20:
         print(f"  ... and {len(plan.invalid) - 20} more invalid rows", file=out)
+    from .core.syncstate import SyncState
+
+    state = SyncState.load(plan.sheet.path, plan.sheet.sheet)
+    _, unchanged = state.split_unchanged(plan, to_send, campaign=options.campaign_id, action=options.action)
+    if unchanged:
+        print(f"  {len(unchanged):,} of them are unchanged since their last sync and would not be sent "
+              "(--all sends them anyway)", file=out)
+    missing = state.missing(plan, options.campaign_id)
+    if missing:
+        print(f"  {len(missing):,} contact(s) synced from this sheet before are no longer in the sheet; "
+              "--remove-missing would remove them from the campaign", file=out)
     if to_send:
         first = next(plan.contacts(to_send[:1]))
         print("First contact that would be sent:", file=out)
@@ -383,6 +420,21 @@ def cmd_key(args: argparse.Namespace) -> int:
         print(NO_KEYRING_HELP, file=sys.stderr)
         return EXIT_PROBLEMS
     print(f"API key saved in the system keyring ({store.keyring_name()}).")
+    return EXIT_OK
+
+
+# -- campaign labels ----------------------------------------------------------------------
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from .core.engine import validate_campaign_id
+
+    settings = _settings()
+    if args.action == "label":
+        if not args.campaign_id or not args.label:
+            raise UsageError("usage: sheetsync campaign label CAMPAIGN_ID LABEL")
+        settings.remember_campaign(validate_campaign_id(args.campaign_id), args.label.strip())
+        _save_settings(settings)
+    for item in settings.recent_campaigns:
+        print(f"{item.id}  {item.label}".rstrip())
     return EXIT_OK
 
 

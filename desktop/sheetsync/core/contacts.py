@@ -9,11 +9,12 @@ batch by batch (``build_contact``), so memory holds one copy of the sheet's valu
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mapping import ResolvedMapping
+from .mapping import ResolvedMapping, action_for
 from .phones import normalise_phone
 from .values import as_text
 from .workbook import DataRow, SheetData
@@ -64,6 +65,8 @@ class RowPlan:
     messages: list[str] = field(default_factory=list)
     duplicate_of: int | None = None
     round: int = 0  # rows sharing an email/phone go in successive rounds, never together
+    action: str | None = None  # from an Action column; None: the job's action
+    campaign: str | None = None  # from a Campaign column (a UUID); None: the job's campaign
 
     @property
     def message(self) -> str:
@@ -76,6 +79,8 @@ class Plan:
     mapping: ResolvedMapping
     region: str
     rows: list[RowPlan]
+    #: contacts with no row (negative numbers): ones removed because their rows are gone
+    detached: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def to_send(self) -> list[RowPlan]:
@@ -96,7 +101,10 @@ class Plan:
         """The contact objects for ``plans``, built now, in order."""
         by_number = self._index()
         for plan in plans:
-            yield build_contact(by_number[plan.number], plan, self.mapping)
+            if plan.number < 0:
+                yield self.detached[plan.number]
+            else:
+                yield build_contact(by_number[plan.number], plan, self.mapping)
 
     def _index(self) -> dict[int, DataRow]:
         cached = getattr(self, "_by_number", None)
@@ -106,27 +114,70 @@ class Plan:
         return cached
 
 
-def prepare(sheet: SheetData, mapping: ResolvedMapping, *, region: str = "US") -> Plan:
+def prepare(
+    sheet: SheetData,
+    mapping: ResolvedMapping,
+    *,
+    region: str = "US",
+    campaign_labels: dict[str, str] | None = None,
+) -> Plan:
+    """Check every row. ``campaign_labels`` maps saved labels (casefolded) to campaign IDs."""
     email_col = mapping.column_for("email")
     phone_col = mapping.column_for("phone")
+    action_col = mapping.column_for("action")
+    campaign_col = mapping.column_for("campaign")
+    labels = {k.casefold(): v for k, v in (campaign_labels or {}).items()}
     rows: list[RowPlan] = []
     first_seen: dict[str, int] = {}
     last_round: dict[str, int] = {}
     for row in sheet.rows:
         plan = _check_row(row, email_col.index if email_col else None, phone_col.index if phone_col else None, region)
+        if action_col is not None:
+            _row_action(plan, row.get(action_col.index))
+        if campaign_col is not None:
+            _row_campaign(plan, row.get(campaign_col.index), labels)
         if plan.state == SEND:
-            keys = [k for k in (f"e:{plan.email.casefold()}" if plan.email else None, f"p:{plan.phone}" if plan.phone else None) if k]
+            scope = plan.campaign or ""
+            keys = [k for k in (f"{scope}e:{plan.email.casefold()}" if plan.email else None, f"{scope}p:{plan.phone}" if plan.phone else None) if k]
             earlier = [first_seen[k] for k in keys if k in first_seen]
             if earlier:
                 plan.duplicate_of = min(earlier)
                 plan.round = max(last_round[k] for k in keys if k in last_round) + 1
-                what = "email" if keys[0] in first_seen and keys[0].startswith("e:") else "phone"
+                what = "email" if keys[0] in first_seen and plan.email else "phone"
                 plan.messages.append(f"same {what} as row {plan.duplicate_of}; sent in a separate request")
             for k in keys:
                 first_seen.setdefault(k, plan.number)
                 last_round[k] = plan.round
         rows.append(plan)
     return Plan(sheet, mapping, region, rows)
+
+
+def _row_action(plan: RowPlan, value: object) -> None:
+    text = as_text(value)  # type: ignore[arg-type]
+    if not text:
+        return
+    action = action_for(text)
+    if action is None:
+        plan.state = INVALID
+        plan.messages.append(f"action '{_clip(text)}' is not upsert, update or remove")
+    else:
+        plan.action = action
+
+
+def _row_campaign(plan: RowPlan, value: object, labels: dict[str, str]) -> None:
+    text = as_text(value)  # type: ignore[arg-type]
+    if not text:
+        return
+    try:
+        plan.campaign = str(uuid.UUID(text))
+        return
+    except ValueError:
+        pass
+    if text.casefold() in labels:
+        plan.campaign = labels[text.casefold()]
+        return
+    plan.state = INVALID
+    plan.messages.append(f"campaign '{_clip(text)}' is neither a campaign ID nor a saved label")
 
 
 def _check_row(row: DataRow, email_col: int | None, phone_col: int | None, region: str) -> RowPlan:
@@ -178,7 +229,7 @@ def build_contact(row: DataRow, plan: RowPlan, mapping: ResolvedMapping) -> dict
             metadata[target.key] = value.strip() if isinstance(value, str) else value
             continue
         name = target.field
-        if name in ("email", "phone"):
+        if name in ("email", "phone", "action", "campaign"):
             continue
         text = as_text(row.get(col.index))
         if not text:

@@ -154,34 +154,51 @@ class SyncEngine:
 
     # -- the run ----------------------------------------------------------
     def run(self) -> Iterator[BatchOutcome]:
-        list(self.plan.contacts([]))  # build the row index before threads share it (a generator: drive it)
-        rounds: dict[int, list[RowPlan]] = {}
-        for row in self.rows:
-            rounds.setdefault(row.round, []).append(row)
+        self.plan.contacts([])  # build the row index before threads share it
         unsent: list[RowPlan] = []
+        phases = self._phases()
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sheetsync-batch") as pool:
-            for number in sorted(rounds):
-                pending = rounds[number]
-                yield from self._run_round(pool, pending, unsent)
+            for position, rows in enumerate(phases):
+                yield from self._run_round(pool, rows, unsent)
                 if self._stopping():
-                    later = [r for n in sorted(rounds) if n > number for r in rounds[n]]
-                    unsent.extend(later)
+                    unsent.extend(r for later in phases[position + 1 :] for r in later)
                     break
         if unsent:
             yield self._unsent_outcome(unsent)
+
+    def _phases(self) -> list[list[RowPlan]]:
+        """Rows in the order they go: by duplicate round, removals after everything else.
+
+        Within a phase, rows for different campaigns or actions go in separate requests
+        (``_run_round`` never mixes them in a batch).
+        """
+        phases: dict[tuple[bool, int], list[RowPlan]] = {}
+        for row in self.rows:
+            removal = (row.action or self.options.action) == "remove"
+            phases.setdefault((removal, row.round), []).append(row)
+        return [phases[key] for key in sorted(phases)]
+
+    def _target(self, row: RowPlan) -> tuple[str, str]:
+        return (row.campaign or self.options.campaign_id, row.action or self.options.action)
 
     def _stopping(self) -> bool:
         return self.cancel.is_set() or self.stop_error is not None
 
     def _run_round(self, pool: ThreadPoolExecutor, rows: list[RowPlan], unsent: list[RowPlan]) -> Iterator[BatchOutcome]:
-        position = 0
+        queues: dict[tuple[str, str], list[RowPlan]] = {}
+        for row in rows:
+            queues.setdefault(self._target(row), []).append(row)
+        pending = [(target, queue) for target, queue in queues.items()]
         in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
-        while position < len(rows) or in_flight:
-            while position < len(rows) and len(in_flight) < self._limit and not self._stopping():
-                size = self._max_batch
-                batch = rows[position : position + size]
-                position += len(batch)
-                in_flight[pool.submit(self._send_batch, batch)] = batch
+        while pending or in_flight:
+            while pending and len(in_flight) < self._limit and not self._stopping():
+                target, queue = pending[0]
+                batch, rest = queue[: self._max_batch], queue[self._max_batch :]
+                if rest:
+                    pending[0] = (target, rest)
+                else:
+                    pending.pop(0)
+                in_flight[pool.submit(self._send_batch, batch, *target)] = batch
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -190,7 +207,7 @@ class SyncEngine:
                 outcome = self._collect(future, batch)
                 if outcome is not None:
                     yield outcome
-        unsent.extend(rows[position:])
+        unsent.extend(r for _, queue in pending for r in queue)
 
     def _collect(self, future: Future[BatchOutcome], batch: list[RowPlan]) -> BatchOutcome | None:
         try:
@@ -221,26 +238,26 @@ class SyncEngine:
         return BatchOutcome(-1, [RowResult(r.number, SKIPPED, why, stamp) for r in rows], sent=False)
 
     # -- one batch (runs on a pool thread) ----------------------------------
-    def _body(self, rows: Sequence[RowPlan]) -> dict[str, Any]:
-        body: dict[str, Any] = {"contacts": list(self.plan.contacts(list(rows))), "action": self.options.action}
+    def _body(self, rows: Sequence[RowPlan], action: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"contacts": list(self.plan.contacts(list(rows))), "action": action}
         if self.options.external_id_key:
             body["externalIdKey"] = self.options.external_id_key
             body["externalIdValue"] = self.options.external_id_value
         return body
 
-    def _send_batch(self, rows: list[RowPlan]) -> BatchOutcome:
-        outcome = self._send_rows(rows)
+    def _send_batch(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
+        outcome = self._send_rows(rows, campaign, action)
         self._note_success()
         return self._numbered(outcome)
 
-    def _send_rows(self, rows: list[RowPlan]) -> BatchOutcome:
-        body = self._body(rows)
+    def _send_rows(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
+        body = self._body(rows, action)
         batch_id = uuid.uuid4().hex
         if self.journal is not None:
             digest = hashlib.sha256(orjson.dumps(body)).hexdigest()
             self.journal.before_send(batch_id, [r.number for r in rows], digest)
         try:
-            reply = self.sender.post_contacts(self.options.campaign_id, body)
+            reply = self.sender.post_contacts(campaign, body)
         except BatchTooLarge as exc:
             if len(rows) == 1:
                 return self._failed(batch_id, rows, f"The server refused this contact as too large: {exc}")
@@ -250,7 +267,7 @@ class SyncEngine:
             log.info("413 for %d contacts: batches of at most %d from now on", len(rows), half)
             if self.journal is not None:
                 self.journal.record(batch_id, [], [])  # answered, nothing processed
-            first, second = self._send_rows(rows[:half]), self._send_rows(rows[half:])
+            first, second = self._send_rows(rows[:half], campaign, action), self._send_rows(rows[half:], campaign, action)
             return BatchOutcome(
                 -1,
                 first.results + second.results,
@@ -264,7 +281,7 @@ class SyncEngine:
             reply.success,
             reply.errors,
             server_message=reply.message,
-            action=self.options.action,
+            action=action,
             at=now(),
         )
         if done.unmatched:

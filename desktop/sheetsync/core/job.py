@@ -61,7 +61,13 @@ def load_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
     return LoadedSheet(data, FileStamp.of(path))
 
 
-def plan_job(sheet: SheetData, mapping: Mapping | None = None, *, region: str = "US") -> Plan:
+def plan_job(
+    sheet: SheetData,
+    mapping: Mapping | None = None,
+    *,
+    region: str = "US",
+    campaign_labels: dict[str, str] | None = None,
+) -> Plan:
     resolved = resolve(sheet.headers, mapping)
     if not sheet.rows:
         raise WorkbookError(
@@ -74,7 +80,7 @@ def plan_job(sheet: SheetData, mapping: Mapping | None = None, *, region: str = 
             f"Columns: {', '.join(sheet.headers)}. Map one (in a mapping file: "
             '{"columns": {"E-mail": "email"}}).'
         )
-    return prepare(sheet, resolved, region=region)
+    return prepare(sheet, resolved, region=region, campaign_labels=campaign_labels)
 
 
 @dataclass

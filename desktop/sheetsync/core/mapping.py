@@ -32,6 +32,9 @@ CONTACT_FIELDS = (
     "externalIdKey",
     "externalIdValue",
 )
+#: Per-row job choices, not contact fields: the row's action and its campaign (ID or label).
+ROW_FIELDS = ("action", "campaign")
+TARGET_FIELDS = CONTACT_FIELDS + ROW_FIELDS
 METADATA_PREFIX = "contactMetadata."
 ACTIONS = ("upsert", "updateOnly", "remove")
 
@@ -43,6 +46,8 @@ FIELD_LABELS = {
     "status": "Status",
     "externalIdKey": "External ID key",
     "externalIdValue": "External ID value",
+    "action": "Action",
+    "campaign": "Campaign",
 }
 
 # Normalised header (lowercase letters and digits only) -> field. Order of the
@@ -91,7 +96,7 @@ class Target:
         where = f" (column '{header}')" if header else ""
         if not isinstance(text, str):
             raise MappingError(f"The mapping for{where or ' a column'} must be a field name or null, not {text!r}.")
-        if text in CONTACT_FIELDS:
+        if text in TARGET_FIELDS:
             return cls(text)
         if text.startswith(METADATA_PREFIX):
             key = text[len(METADATA_PREFIX):].strip()
@@ -99,10 +104,10 @@ class Target:
                 raise MappingError(f"'{text}'{where}: a metadata key is missing after 'contactMetadata.'.")
             return cls("contactMetadata", key)
         # Forgive case: "Email" or "firstname" in a hand-written file.
-        for name in CONTACT_FIELDS:
+        for name in TARGET_FIELDS:
             if text.casefold() == name.casefold():
                 return cls(name)
-        allowed = ", ".join(CONTACT_FIELDS)
+        allowed = ", ".join(TARGET_FIELDS)
         raise MappingError(
             f"Unknown field '{text}'{where} in the mapping. Use one of {allowed}, "
             "'contactMetadata.<key>', or null to ignore the column."
@@ -220,14 +225,24 @@ def _opt_str(data: dict[str, Any], key: str, source: str) -> str | None:
     return text or None
 
 
+_ACTION_WORDS = {
+    "upsert": "upsert", "add": "upsert", "addorupdate": "upsert", "create": "upsert", "insert": "upsert",
+    "sync": "upsert", "new": "upsert",
+    "updateonly": "updateOnly", "update": "updateOnly", "updateexisting": "updateOnly", "modify": "updateOnly",
+    "remove": "remove", "delete": "remove", "del": "remove", "removecontact": "remove",
+}
+
+
+def action_for(value: Any) -> str | None:
+    """A forgiving reading of an action word ("Update only", "DELETE", "add"); None if unknown."""
+    return _ACTION_WORDS.get(normalise_header(str(value)))
+
+
 def parse_action(value: Any) -> str:
-    text = normalise_header(str(value))
-    for action in ACTIONS:
-        if text == action.casefold():
-            return action
-    if text in {"update", "updateonly"}:
-        return "updateOnly"
-    raise MappingError(f"Unknown action '{value}'. Use upsert, updateOnly or remove.")
+    action = action_for(value)
+    if action is None:
+        raise MappingError(f"Unknown action '{value}'. Use upsert, updateOnly or remove.")
+    return action
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ ERROR = "error"
 INVALID = "invalid"
 NOT_PROCESSED = "not processed"
 SKIPPED = "skipped"
+UNCHANGED = "unchanged"  # not sent: the same as last time (see syncstate)
 
 #: Statuses that mean "the server did not accept this row"; exit code 1 and "Retry failed rows".
 PROBLEM_STATUSES = frozenset({ERROR, INVALID, NOT_PROCESSED})
@@ -70,7 +71,7 @@ class Summary:
         return sum(self.counts.values())
 
     def line(self) -> str:
-        order = [CREATED, UPDATED, REMOVED, ERROR, INVALID, NOT_PROCESSED, SKIPPED]
+        order = [CREATED, UPDATED, REMOVED, UNCHANGED, ERROR, INVALID, NOT_PROCESSED, SKIPPED]
         parts = [f"{self.counts[s]} {s}" for s in order if self.counts.get(s)]
         parts += [f"{n} {s}" for s, n in sorted(self.counts.items()) if s not in order and n]
         return ", ".join(parts) if parts else "no rows"

@@ -18,6 +18,7 @@ from .contacts import Plan, RowPlan
 from .engine import JobOptions
 from .errors import JobConfigError
 from .job import LoadedSheet, ResultBook
+from .syncstate import SyncState
 from .journal import JobHeader, JobJournal, JournalState, SentRow, journal_path
 from .paths import AppPaths
 from .results import ERROR, RowResult, now
@@ -64,6 +65,20 @@ class PreparedRun:
     rows: list[RowPlan]  # what the engine sends
     journal: JobJournal
     resumed: Resumed | None = None
+    state: SyncState | None = None
+    plan: Plan | None = None
+    options: JobOptions | None = None
+    unchanged: int = 0
+
+    def remember(self) -> None:
+        """After the engine: note what was sent for each contact (changed rows only, next time)."""
+        if self.state is None or self.plan is None or self.options is None:
+            return
+        self.state.record(self.plan, self.book.results.values(), campaign=self.options.campaign_id, action=self.options.action)
+        try:
+            self.state.save()
+        except OSError as exc:
+            log.warning("sync state not saved (%s): the next sync sends every row", exc)
 
 
 def pending_journal(workbook: Path, paths: AppPaths | None = None) -> JournalState | None:
@@ -127,16 +142,34 @@ def prepare_run(
     paths: AppPaths | None = None,
     restart: bool = False,
     resend_in_flight: bool = True,
+    send_all: bool = False,
+    rows: list[RowPlan] | None = None,
 ) -> PreparedRun:
-    """The rows to send, the result book so far, and the journal to record into."""
+    """The rows to send, the result book so far, and the journal to record into.
+
+    Rows whose mapped values did not change since their last successful sync are
+    ``unchanged`` and not sent, unless ``send_all``. ``rows`` narrows the job to some
+    rows (Retry failed rows).
+    """
     paths = paths or AppPaths.default()
     path = journal_path(paths.journal_dir, loaded.data.path)
     book = ResultBook.for_plan(plan)
-    state = None if restart else JournalState.load(path)
-    if state is None:
+    sync_state = SyncState.load(loaded.data.path, loaded.data.sheet, paths)
+    journal_state = None if restart else JournalState.load(path)
+    candidates = list(plan.to_send if rows is None else rows)
+    if journal_state is None:
         header = JobHeader(str(loaded.data.path), loaded.data.sheet, loaded.data.header_row,
                            options.campaign_id, options.action, dt.datetime.now().isoformat(timespec="seconds"))
-        return PreparedRun(book, list(plan.to_send), JobJournal.start(path, header, plan.rows))
+        unchanged: list[RowResult] = []
+        if not send_all:
+            candidates, unchanged = sync_state.split_unchanged(plan, candidates, campaign=options.campaign_id, action=options.action)
+            stamp = now()
+            for result in unchanged:
+                result.at = stamp
+                book.results[result.number] = result
+        return PreparedRun(book, candidates, JobJournal.start(path, header, plan.rows), None,
+                           sync_state, plan, options, len(unchanged))
+    state = journal_state
     header = state.header
     if header.campaign_id != options.campaign_id or header.action != options.action or header.sheet != loaded.data.sheet:
         raise JobConfigError(
@@ -148,9 +181,14 @@ def prepare_run(
     resumed = match_journal(state, plan)
     book.results.update(resumed.recovered)
     book.unmatched.extend(state.unmatched)
-    rows = list(resumed.never_sent)
+    to_send = list(resumed.never_sent)
+    if not send_all:
+        to_send, unchanged_rows = sync_state.split_unchanged(plan, to_send, campaign=options.campaign_id, action=options.action)
+        for result in unchanged_rows:
+            result.at = now()
+            book.results[result.number] = result
     if resumed.in_flight and resumed.can_resend_in_flight and resend_in_flight:
-        rows = sorted(rows + resumed.in_flight, key=lambda r: r.number)
+        to_send = sorted(to_send + resumed.in_flight, key=lambda r: r.number)
     else:
         stamp = now()
         for row in resumed.in_flight:
@@ -160,4 +198,4 @@ def prepare_run(
                 "Check the campaign, then sync again (Retry failed rows) to send it again.",
                 stamp,
             )
-    return PreparedRun(book, rows, JobJournal.resume(path, plan.rows), resumed)
+    return PreparedRun(book, to_send, JobJournal.resume(path, plan.rows), resumed, sync_state, plan, options)

@@ -55,6 +55,9 @@ class Settings:
         ]
         del self.recent_campaigns[MAX_RECENT:]
 
+    def campaign_labels(self) -> dict[str, str]:
+        return {c.label: c.id for c in self.recent_campaigns if c.label}
+
     def campaign_for_label(self, text: str) -> str | None:
         wanted = text.strip().casefold()
         return next((c.id for c in self.recent_campaigns if c.label and c.label.casefold() == wanted), None)
