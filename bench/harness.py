@@ -200,7 +200,14 @@ def scenario_4(cfg: Config) -> list[Line]:
             env = sync_env(folder / "home")
             env["QT_QPA_PLATFORM"] = "offscreen"
             result = run([PY, str(DRIVERS / "gui_probe.py"), str(book), url], env=env, timeout=900)
-        result.check("GUI probe")
+        if result.returncode != 0:
+            why = next((t for t in result.stderr.splitlines() if "Fatal Python error" in t or "probe failed" in t),
+                       f"exit {result.returncode}")
+            log(f"  GUI {i + 1}/{cfg.repeat}: FAILED after {result.seconds:.1f} s: {why}")
+            lines.append(Line("4", f"GUI probe run {i + 1} (open {cfg.rows:,}, then sync)", "s", [result.seconds],
+                              [result.rss_mb], [result.cpu], target="completes", verdict="MISS",
+                              note=f"crashed: {why} (exit {result.returncode}); see the notes"))
+            continue
         info = json.loads(result.stdout.strip().splitlines()[-1])
         for key, value in info.items():
             if isinstance(value, int | float):
