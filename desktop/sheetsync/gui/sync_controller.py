@@ -21,7 +21,7 @@ from sheetsync.core.retry import rows_to_retry
 
 from . import interaction
 from .interaction import Prompts
-from .jobs import plan_job, run_engine, save_book
+from .jobs import check_rows, run_engine, save_book
 from .state import Connection, SettingsStore
 from .worker import TaskRunner
 
@@ -67,7 +67,7 @@ class SyncController(QObject):
         if self.busy:
             return
         self._set_busy(True)
-        self.runner.start("check", plan_job, loaded.data, mapping, region=self._region(),
+        self.runner.start("check", check_rows, loaded.data, mapping, self._region(),
                           on_success=self._checked, on_failure=self._plan_failed)
 
     def _checked(self, plan: Plan) -> None:
@@ -89,7 +89,7 @@ class SyncController(QObject):
             self.prompts.error(exc, "Check the campaign")
             return
         self._set_busy(True)
-        self.runner.start("plan", plan_job, loaded.data, mapping, region=self._region(),
+        self.runner.start("plan", check_rows, loaded.data, mapping, self._region(),
                           on_success=lambda plan: self._send(loaded, plan, options, None),
                           on_failure=self._plan_failed)
 
