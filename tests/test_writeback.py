@@ -604,3 +604,98 @@ def test_libreoffice_opens_the_result_and_shows_the_status_values(tmp_path: Path
     assert rows[0] == ["Name", "Email", "Phone", "Sync Status", "Sync Message", "Synced At"]
     assert rows[1][:5] == ["N0", "u0@x.com", "0", "created", "=1+1 & <x>"] and "2026" in rows[1][5]
     assert rows[5][3:5] == ["new", "\u05e9\u05dc\u05d5\u05dd \U0001F600"]
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.lists(st.characters() | st.sampled_from(
+    ["\x00", "\x0b", "\r", "_x0041_", "_x", "&", "<", "\ud800", "\uffff"]), max_size=8).map("".join)
+
+
+@st.composite
+def _sheets(draw):
+    """(sheet XML, original cells, rows to write, status columns, chunk size)."""
+    prefix = draw(st.sampled_from(["", "x:"]))
+    rows_xml, cells = [], {}
+    rnum = 0
+    for _ in range(draw(st.integers(0, 8))):
+        gap = draw(st.integers(1, 3))
+        explicit = gap > 1 or draw(st.booleans())
+        rnum += gap
+        col, parts = 0, []
+        for _ in range(draw(st.integers(0, 6))):
+            cgap = draw(st.integers(1, 3))
+            col += cgap
+            ref = f' r="{writeback._col_letters(col)}{rnum}"' if cgap > 1 or draw(st.booleans()) else ""
+            if draw(st.booleans()):
+                number = draw(st.integers(-5, 10**6))
+                parts.append(f"<{prefix}c{ref}><{prefix}v>{number}</{prefix}v></{prefix}c>")
+                cells[(rnum, col)] = str(number)
+            else:
+                parts.append(f'<{prefix}c{ref} t="inlineStr"><{prefix}is><{prefix}t>v{rnum}.{col}</{prefix}t></{prefix}is></{prefix}c>')
+                cells[(rnum, col)] = f"v{rnum}.{col}"
+        r_attr = f' r="{rnum}"' if explicit else ""
+        spans = ' spans="1:2"' if draw(st.booleans()) else ""
+        rows_xml.append(f"<{prefix}row{r_attr}{spans}>{''.join(parts)}</{prefix}row>" if parts
+                        else f"<{prefix}row{r_attr}{spans}/>")
+    ns = f'xmlns{":x" if prefix else ""}="{MAIN_NS}"'
+    data = f"<{prefix}sheetData>{''.join(rows_xml)}</{prefix}sheetData>" if rows_xml or draw(st.booleans()) \
+        else f"<{prefix}sheetData/>"
+    xml = f'<?xml version="1.0" encoding="UTF-8"?><{prefix}worksheet {ns}><{prefix}dimension ref="A1"/>{data}</{prefix}worksheet>'
+    first = draw(st.integers(1, 8))
+    status = [first, first + 1, first + 2] if draw(st.booleans()) else [first, first + 2, first + 5]
+    header = draw(st.integers(1, 4))
+    targets = draw(st.dictionaries(st.integers(1, rnum + 3), st.lists(
+        st.none() | _TEXT | st.just(WHEN), min_size=3, max_size=3), max_size=6))
+    targets.pop(header, None)
+    return xml, cells, header, status, targets, draw(st.sampled_from([5, 13, 64, 1 << 20]))
+
+
+def _excel_text(value: str) -> str:
+    """What Excel shows for text the writer was given (its _xHHHH_ escapes decoded)."""
+    value = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" or ch in "\ufffe\uffff" else ch for ch in value)
+    return value
+
+
+def _read_cells(xml: bytes) -> dict[tuple[int, int], str]:
+    """Cells of a sheet by (row, col), implicit r resolved; rows and cells must ascend."""
+    ns = f"{{{MAIN_NS}}}"
+    out, prev_row = {}, 0
+    for row in ET.fromstring(xml).iter(f"{ns}row"):
+        rnum = int(row.get("r") or prev_row + 1)
+        assert rnum > prev_row, "rows out of order"
+        prev_row, prev_col = rnum, 0
+        for c in row.iter(f"{ns}c"):
+            ref = c.get("r")
+            col = writeback._col_number(re.match(r"[A-Z]+", ref).group().encode()) if ref else prev_col + 1
+            assert col > prev_col, "cells out of order"
+            prev_col = col
+            if c.get("t") == "inlineStr":
+                text = "".join(c.find(f"{ns}is").itertext())
+                out[(rnum, col)] = re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
+            else:
+                out[(rnum, col)] = c.findtext(f"{ns}v")
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_sheets())
+def test_random_sheets_match_a_reference_model(tmp_path_factory, monkeypatch, case) -> None:
+    xml, cells, header, status, targets, chunk = case
+    tmp = tmp_path_factory.mktemp("prop")
+    src = replace_member(make_workbook(tmp / "in.xlsx", rows=0), SHEET, xml.encode())
+    names = ["Sync Status", "Sync Message", "Synced At"]
+    monkeypatch.setattr(writeback, "CHUNK", chunk)
+    dst = patch(src, targets, columns=list(zip(status, names)), header_row=header)
+    expected = dict(cells)
+    for rnum, values in [*targets.items(), (header, names)]:
+        for col, value in zip(status, values):
+            expected.pop((rnum, col), None)
+            if isinstance(value, str):
+                expected[(rnum, col)] = _excel_text(value)
+            elif isinstance(value, datetime):
+                expected[(rnum, col)] = writeback.excel_serial(value)
+    assert _read_cells(members(dst)[SHEET]) == expected
