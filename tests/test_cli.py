@@ -76,12 +76,18 @@ def test_sync_1000_rows_end_to_end(contacts_1k: Path, sandbox: SandboxApi) -> No
             elif name not in (sheet_part, "xl/styles.xml"):
                 assert z.read(name) == data, name
 
-    # The round trip: sync again, same columns reused, every row updated.
+    # The round trip: sync again, same columns reused; nothing changed, so nothing is sent.
     again = cli(*sync_args(contacts_1k, sandbox))
     assert again.returncode == 0, again.stderr
     ws = openpyxl.load_workbook(contacts_1k)["Contacts"]
     assert [c.value for c in ws[1]][12:] == ["Sync Status", "Sync Message", "Synced At"]
+    assert {row[12] for row in ws.iter_rows(min_row=2, values_only=True)} == {"unchanged"}
+    # With --all, every row is sent again and updated.
+    again = cli(*sync_args(contacts_1k, sandbox, "--all"))
+    assert again.returncode == 0, again.stderr
+    ws = openpyxl.load_workbook(contacts_1k)["Contacts"]
     assert {row[12] for row in ws.iter_rows(min_row=2, values_only=True)} == {"updated"}
+    assert len(sandbox.contacts(DEMO_CAMPAIGN_ID)) == 1000
 
 
 def test_problem_rows_exit_1_and_are_explained(tmp_path: Path, sandbox: SandboxApi) -> None:
