@@ -23,7 +23,7 @@ def run(args: list[str], key: str, home: Path) -> subprocess.CompletedProcess[st
 
 def test_the_key_is_in_no_file_the_app_writes(contacts_1k: Path, app_home: Path, tmp_path: Path) -> None:
     with SandboxApi(api_key=KEY, campaigns=[DEMO_CAMPAIGN_ID]) as api:
-        base = ["sync", str(contacts_1k), "--campaign", DEMO_CAMPAIGN_ID, "--base-url", api.base_url]
+        base = ["sync", str(contacts_1k), "--campaign", DEMO_CAMPAIGN_ID, "--base-url", api.base_url, "--all"]
         assert run(base, KEY, app_home).returncode == 0
         assert run(base, WRONG, app_home).returncode == 3  # a refused key: error paths log too
         api.faults.fail_next = ["text-error", 500, "not-json"]
