@@ -170,6 +170,8 @@ def make_window(qtbot: Any) -> Iterator[Callable[..., MainWindow]]:
         if batch_size:
             window.campaign.batch.setValue(batch_size)
         window.show()
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=5_000)  # shortcuts go to the active window
         windows.append(window)
         return window
 

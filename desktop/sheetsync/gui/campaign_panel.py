@@ -61,7 +61,7 @@ class CampaignPanel(QWidget):
         for value, text in ACTION_LABELS:
             self.action.addItem(text, value)
         self.action.setToolTip("Add or update contacts, update only those already in the campaign, or remove them")
-        self.action.currentIndexChanged.connect(self.changed.emit)
+        self.action.currentIndexChanged.connect(lambda _i: self.changed.emit())
         form.addRow("&Action:", self.action)
 
         self.more = QToolButton()

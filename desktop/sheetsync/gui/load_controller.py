@@ -116,6 +116,8 @@ class LoadController(QObject):
     def export_mapping(self, mapping: Mapping) -> None:
         if self.current is None:
             return
+        data = self.current.loaded.data
+        mapping.sheet, mapping.header_row = data.sheet, data.header_row
         suggested = self.current.path.with_name(f"{self.current.path.stem}.mapping.json")
         target = self.prompts.save_mapping_path(suggested)
         if target is not None:

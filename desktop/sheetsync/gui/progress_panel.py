@@ -35,7 +35,7 @@ class ProgressPanel(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.setObjectName("cancelButton")
         self.cancel.setToolTip("Stop after the batches already sent (Esc); their results are still written back")
-        self.cancel.clicked.connect(self.cancel_requested.emit)
+        self.cancel.clicked.connect(lambda _checked=False: self.cancel_requested.emit())
         layout.addWidget(self.bar, 2)
         layout.addWidget(self.detail, 3)
         layout.addWidget(self.cancel)
