@@ -129,6 +129,20 @@ def test_status_columns_are_written_and_everything_else_is_kept(tmp_path: Path) 
     assert_only_changed(src, dst, {SHEET, "xl/styles.xml"})
 
 
+def test_no_zip64_records_where_none_are_needed(tmp_path: Path) -> None:
+    """Excel is strict about zip64 records; a member under 4 GB must not carry them."""
+    import struct
+
+    dst = patch(make_workbook(tmp_path / "in.xlsx"), {2: ["created", "ok", WHEN]})
+    raw = dst.read_bytes()
+    with zipfile.ZipFile(dst) as zf:
+        for info in zf.infolist():
+            name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+            extra = raw[info.header_offset + 30 + name_len : info.header_offset + 30 + name_len + extra_len]
+            assert b"\x01\x00" not in extra[:2], f"{info.filename} has a zip64 extra field"
+            assert info.extract_version < 45, info.filename
+
+
 def test_sheet_part_name_resolves_relative_and_absolute_targets(tmp_path: Path) -> None:
     src = make_workbook(tmp_path / "in.xlsx")
     assert sheet_part_name(src, "Contacts") == SHEET
