@@ -139,3 +139,49 @@ def test_rows_routed_to_the_campaign_their_cell_names(tmp_path: Path) -> None:
         assert sorted(api.contacts(SECOND)) == ["a@example.com", "b@example.com", "c@example.com"]
         for request in api.requests:
             assert len({c["email"] for c in request.body["contacts"]}) == len(request.body["contacts"])
+
+
+def test_a_saved_mapping_finds_any_sheet_with_the_same_headers(tmp_path: Path, sandbox: SandboxApi, capsys: pytest.CaptureFixture[str]) -> None:
+    header = ["Contact", "Kind", "Tier"]
+    monday = book(tmp_path / "monday.xlsx", header, [["a@example.com", "x", "pro"]])
+    mapping = tmp_path / "m.json"
+    mapping.write_text(json.dumps({"columns": {"Contact": "email", "Tier": "contactMetadata.tier"}}))
+    assert sync(monday, sandbox, "--mapping", str(mapping)) == 0
+    # Next week's export: same headers, another file, no --mapping given.
+    tuesday = book(tmp_path / "tuesday.xlsx", header, [["b@example.com", "y", "basic"]])
+    capsys.readouterr()
+    assert sync(tuesday, sandbox) == 0
+    assert "Using the mapping saved for sheets with these headers" in capsys.readouterr().err
+    assert sandbox.find("b@example.com")["contactMetadata"] == {"tier": "basic"}
+    # A sheet with other headers is not affected.
+    other = book(tmp_path / "other.xlsx", ["Contact", "Tier"], [["c@example.com", "pro"]])
+    assert sync(other, sandbox) == 2  # "Contact" is not auto-mapped: no email column
+
+
+def test_export_problems_then_sync_the_fixed_rows(tmp_path: Path, sandbox: SandboxApi) -> None:
+    path = book(tmp_path / "list.xlsx", ["First Name", "Email", "Notes"], [
+        ["Ok", "ok@example.com", ""], ["Typo", "typo@example", "fix me"], ["Fine", "fine@example.com", ""],
+    ])
+    assert sync(path, sandbox) == 1
+    assert main(["export-problems", str(path)]) == 0
+    problems = tmp_path / "list - problems.xlsx"
+    ws = openpyxl.load_workbook(problems).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == ("First Name", "Email", "Notes", "Sync Status", "Sync Message", "Source Row")
+    assert rows[1][:4] == ("Typo", "typo@example", "fix me", "invalid") and rows[1][5] == 3
+    assert len(rows) == 2
+    wb = openpyxl.load_workbook(problems)
+    wb.active["B2"] = "typo@example.com"  # fixed in the exported workbook
+    wb.save(problems)
+    assert sync(problems, sandbox) == 0
+    assert column(problems, "Sync Status") == ["created"]
+    assert sandbox.find("typo@example.com")["firstName"] == "Typo"
+
+
+def test_export_problems_with_no_problem_says_so(tmp_path: Path, sandbox: SandboxApi, capsys: pytest.CaptureFixture[str]) -> None:
+    path = book(tmp_path / "ok.xlsx", ["Email"], [["a@example.com"]])
+    assert main(["export-problems", str(path)]) == 2
+    assert "sync it first" in capsys.readouterr().err
+    assert sync(path, sandbox) == 0
+    assert main(["export-problems", str(path)]) == 2
+    assert "nothing to export" in capsys.readouterr().err

@@ -10,6 +10,7 @@ Heavy modules (the GUI, httpx, calamine) are imported inside the commands, so
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import logging
 import os
@@ -94,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the window")
     gui.add_argument("workbook", type=Path, nargs="?")
 
+    export = sub.add_parser("export-problems", help="the rows with problems, to a new workbook to fix and sync")
+    export.add_argument("workbook", type=Path)
+    export.add_argument("--sheet")
+    export.add_argument("--header-row", type=int)
+    export.add_argument("--out", type=Path, help="default: '<name> - problems.xlsx' beside the workbook")
+
     apply = sub.add_parser("apply-results", help="write a saved results file into its workbook")
     apply.add_argument("results", type=Path)
     apply.add_argument("--workbook", type=Path, help="write into this workbook instead")
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "gui": cmd_gui,
         "apply-results": cmd_apply_results,
+        "export-problems": cmd_export_problems,
     }[command]
     from .core.errors import SheetSyncError
 
@@ -179,6 +187,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     region = (args.region or settings.region).upper()
     _check_region(region)
     loaded = load_sheet(args.workbook, sheet_name, header_row)
+    from .core.profiles import find_profile, save_profile
+
+    if args.mapping:
+        save_profile(settings.profiles, loaded.data.headers, mapping)
+    else:
+        profile = find_profile(settings.profiles, loaded.data.headers)
+        if profile is not None:
+            mapping = profile
+            print("Using the mapping saved for sheets with these headers.", file=sys.stderr)
+            if not args.action and profile.action:
+                options = replace(options, action=profile.action)
     plan = plan_job(loaded.data, mapping, region=region, campaign_labels=settings.campaign_labels())
     out = sys.stdout
     for warning in loaded.data.warnings + plan.mapping.warnings:
@@ -420,6 +439,15 @@ def cmd_key(args: argparse.Namespace) -> int:
         print(NO_KEYRING_HELP, file=sys.stderr)
         return EXIT_PROBLEMS
     print(f"API key saved in the system keyring ({store.keyring_name()}).")
+    return EXIT_OK
+
+
+# -- export-problems --------------------------------------------------------------------
+def cmd_export_problems(args: argparse.Namespace) -> int:
+    from .core.export import export_problems_of
+
+    path, count = export_problems_of(args.workbook, args.sheet, args.header_row, args.out)
+    print(f"{count} row(s) with problems written to {path}. Fix them there and sync that workbook.")
     return EXIT_OK
 
 

@@ -38,6 +38,8 @@ class Settings:
     recent_campaigns: list[RecentCampaign] = field(default_factory=list)
     # "<workbook path>::<sheet>" -> mapping file JSON (see mapping.Mapping.to_json)
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # header signature -> {"headers", "mapping", "saved"} (see profiles.py)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     window_geometry: str = ""  # base64 of QWidget.saveGeometry(), kept opaque here
     keyring_notice_shown: bool = False
 
