@@ -39,7 +39,8 @@ def make_workbook(path: Path, rows: int = 5, *, sheet: str = "Contacts") -> Path
     ws.append(["Name", "Email", "Phone"])
     for i in range(rows):
         ws.append([f"Name {i}", f"user{i}@example.com", 15551230000 + i])
-    ws["A1"].font = openpyxl.styles.Font(bold=True)
+    for cell in ws[1]:
+        cell.font = openpyxl.styles.Font(bold=True)
     other = wb.create_sheet("Other")
     other["A1"] = "=Contacts!C2*2"
     wb.save(path)
@@ -123,6 +124,8 @@ def test_status_columns_are_written_and_everything_else_is_kept(tmp_path: Path) 
     assert (cells[(4, 4)], cells[(4, 5)]) == ("error", "bad phone")
     assert (3, 4) not in cells
     assert {k: v for k, v in cells.items() if k[1] < 4} == before
+    ws = openpyxl.load_workbook(dst)["Contacts"]
+    assert ws["D1"].font.b == ws["C1"].font.b and ws["D1"].style_id == ws["C1"].style_id  # header look
     cal = calamine_cells(dst, "Contacts")
     assert cal[(2, 4)] == "created" and cal[(4, 5)] == "bad phone" and cal[(2, 6)] == WHEN
     assert openpyxl.load_workbook(dst)["Other"]["A1"].value == "=Contacts!C2*2"

@@ -565,7 +565,7 @@ def _rewrite_rows(reader: _Reader, out: _Out, plan: _Plan) -> None:
                 continue
             tag = buf[i : j + 1]
             r = _attr(tag[n_open:], b"r")
-            rnum = int(r) if r is not None else prev + 1
+            rnum = int(r) if r is not None and r.isdigit() else prev + 1 if r is None else -1
             if rnum <= prev:
                 raise UnsupportedWorkbook(
                     f'The rows of sheet "{plan.sheet_name}" in {plan.file_name} are not in order '
@@ -700,13 +700,21 @@ def _rewrite_row(tag: bytes, content: bytes | None, rnum: int, plan: _Plan) -> b
         elif all(col in plan.status_cols for col, _ in tail_cells):
             # The usual cases: nothing there yet (append), or only our cells from a last run.
             old = {col: body[start : body.find(b">", start)] for col, start in tail_cells}
+            fallback = _header_style(body, split, p) if rnum == plan.header_row else None
             cell = plan.cell
-            new_body = body[:split] + b"".join([cell(c, rnum, values[i], old.get(c)) for c, i in plan.order])
+            new_body = body[:split] + b"".join([cell(c, rnum, values[i], old.get(c, fallback)) for c, i in plan.order])
         else:  # other data right of the status columns
             new_body = body[:split] + _merge_cells(body[split:], rnum, values, plan)
     if new_body == body:
         return tag if content is None else tag + body + b"</%srow>" % p
     return _row_tag(tag, plan) + new_body + b"</%srow>" % p
+
+
+def _header_style(body: bytes, split: int, prefix: bytes) -> bytes | None:
+    """Start tag of the header cell left of the status columns: new headers take its style."""
+    c_open = b"<%sc" % prefix
+    i = body.rfind(c_open + b" ", 0, split)
+    return body[i : body.find(b">", i)] if i != -1 else None
 
 
 _SPANS = re.compile(rb"""(\sspans\s*=\s*)(["'])([^"']*)\2""")
