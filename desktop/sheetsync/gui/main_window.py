@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
+    QApplication, QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
     QSpinBox, QSplitter, QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -65,6 +65,10 @@ class MainWindow(QMainWindow):
         empty = QWidget()
         box = QVBoxLayout(empty)
         box.addStretch(2)
+        logo = QLabel()
+        logo.setPixmap(QApplication.windowIcon().pixmap(72, 72))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        box.addWidget(logo)
         self.empty_label = QLabel("<h2>Sync a contact list into a campaign</h2>"
                                   "<p>Open an Excel workbook (.xlsx), or drop it here.</p>")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -285,11 +289,21 @@ class MainWindow(QMainWindow):
         self.file_label.setToolTip(str(result.path))
         if first_time:
             self._apply_job_settings(result.mapping)
+        self._fit_columns()
         warnings = result.warnings + data.warnings
-        self.results.show_text(" ".join(warnings) if warnings else
-                               "Check the columns and the campaign, then Validate or Sync.")
+        if warnings:
+            self.results.show_text(" ".join(warnings))
+        elif first_time:
+            self.results.show_text("Check the columns and the campaign, then Validate or Sync.")
         self._update_title()
         self._update_enabled()
+
+    def _fit_columns(self) -> None:
+        header = self.preview.horizontalHeader()
+        header.setResizeContentsPrecision(50)  # look at 50 rows, not 100,000
+        self.preview.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):
+            header.resizeSection(column, min(max(header.sectionSize(column), 60), 260))
 
     def _apply_job_settings(self, mapping: Mapping) -> None:
         self.campaign.set_action(mapping.action)

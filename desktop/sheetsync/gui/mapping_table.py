@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QLineEdit, QTableWidget, QTableWidgetItem, QWidget
 
 from sheetsync.core.mapping import CONTACT_FIELDS, FIELD_LABELS, Mapping, ResolvedMapping, Target, metadata_key_for
@@ -39,6 +39,8 @@ class MappingTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.verticalHeader().setVisible(False)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.horizontalHeader()
         header.setSectionResizeMode(self.HEADER, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(self.SAMPLES, QHeaderView.ResizeMode.Stretch)
@@ -85,7 +87,9 @@ class MappingTable(QTableWidget):
             self.setCellWidget(row, self.KEY, key)
             self._combos.append(combo)
             self._keys.append(key)
-        self.resizeRowsToContents()
+        height = max(self.fontMetrics().height() + 12, 30)
+        for row in range(self.rowCount()):
+            self.setRowHeight(row, height)
 
     def _target_changed(self, row: int) -> None:
         self._keys[row].setEnabled(self._combos[row].currentData() == METADATA)

@@ -9,6 +9,7 @@ workbook is read again from disk; the status column is coloured by status.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -32,6 +33,7 @@ STATUS_COLOURS = {
 }
 CHECK_COLOUR = QColor(230, 120, 20, 60)
 ATTENTION = frozenset(st.PROBLEM_STATUSES | {st.SKIPPED})
+_ISO_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
 def display(value: Any) -> str:
@@ -45,6 +47,8 @@ def display(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S") if value.time() else value.strftime("%Y-%m-%d")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        return value.replace("T", " ", 1)  # the core gives dates and times as ISO text
     return str(value)
 
 
