@@ -221,3 +221,50 @@ def test_version_is_fast_to_import() -> None:
     assert result.stdout.startswith("Sheet Sync ")
     heavy = [m for m in ("PySide6", "httpx", "python_calamine", "openpyxl", "phonenumbers") if f" {m}" in result.stderr]
     assert heavy == []
+
+
+def test_save_into_a_missing_folder_keeps_the_results(contacts_1k: Path, sandbox: SandboxApi) -> None:
+    from sheetsync.core.errors import SaveError
+    from sheetsync.core.job import ResultBook, load_sheet, save_results
+    from sheetsync.core.results import RowResult
+
+    loaded = load_sheet(contacts_1k)
+    book = ResultBook({2: RowResult(2, "created", "", None)})
+    with pytest.raises(SaveError) as caught:
+        save_results(loaded.data, book, stamp=loaded.stamp, target=contacts_1k.parent / "gone" / "copy.xlsx")
+    assert caught.value.results_path and Path(caught.value.results_path).exists()
+    assert "does not exist" in str(caught.value)
+
+
+def test_save_as_refuses_a_source_that_changed_on_disk(contacts_1k: Path) -> None:
+    from sheetsync.core.errors import SaveError
+    from sheetsync.core.job import ResultBook, load_sheet, save_results
+    from sheetsync.core.results import RowResult
+
+    loaded = load_sheet(contacts_1k)
+    os.utime(contacts_1k, ns=(time.time_ns(), time.time_ns() + 10**10))
+    copy = contacts_1k.with_name("copy.xlsx")
+    with pytest.raises(SaveError, match="changed on disk"):
+        save_results(loaded.data, ResultBook({2: RowResult(2, "created")}), stamp=loaded.stamp, target=copy)
+    assert not copy.exists()
+
+
+def test_apply_results_follows_rows_moved_since(contacts_1k: Path, sandbox: SandboxApi) -> None:
+    """Results kept after "changed on disk" land on the right rows even if rows moved."""
+    from sheetsync.core.job import ResultBook, load_sheet, plan_job, write_results_file
+    from sheetsync.core.results import RowResult
+
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    book = ResultBook.for_plan(plan)
+    book.results[2] = RowResult(2, "created", "first")
+    book.results[3] = RowResult(3, "error", "second")
+    kept = write_results_file(loaded.data, book)
+    wb = openpyxl.load_workbook(contacts_1k)
+    wb["Contacts"].insert_rows(2, 3)  # the user inserted three rows at the top meanwhile
+    wb.save(contacts_1k)
+    assert cli("apply-results", kept).returncode == 0
+    ws = openpyxl.load_workbook(contacts_1k)["Contacts"]
+    assert ws["C5"].value == "user0@example.com" and ws["M5"].value == "created"
+    assert ws["C6"].value == "user1@example.com" and ws["M6"].value == "error"
+    assert ws["M2"].value is None

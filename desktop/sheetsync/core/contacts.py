@@ -114,6 +114,33 @@ class Plan:
         return cached
 
 
+class RowFinder:
+    """Finds today's row for a contact known by (row number, email, phone) from earlier.
+
+    The row at the same number wins if it still holds that email or phone; otherwise the
+    first row with that email, then that phone: rows moved in Excel keep their results.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.by_number = {r.number: r for r in plan.rows}
+        self.by_email = {r.email.casefold(): r for r in reversed(plan.rows) if r.email}
+        self.by_phone = {r.phone: r for r in reversed(plan.rows) if r.phone}
+
+    def find(self, number: int, email: str | None, phone: str | None) -> RowPlan | None:
+        row = self.by_number.get(number)
+        if row is not None and (
+            (email is None and phone is None)
+            or (email and row.email and email.casefold() == row.email.casefold())
+            or (phone and row.phone == phone)
+        ):
+            return row
+        if email and email.casefold() in self.by_email:
+            return self.by_email[email.casefold()]
+        if phone and phone in self.by_phone:
+            return self.by_phone[phone]
+        return None
+
+
 def prepare(
     sheet: SheetData,
     mapping: ResolvedMapping,

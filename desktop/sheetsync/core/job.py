@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomicfile import write_text_atomic
-from .contacts import Plan, prepare
+from .contacts import Plan, RowFinder, prepare
 from .engine import BatchOutcome
 from .errors import InputError, MappingError, SaveError, WorkbookError
 from .mapping import Mapping, resolve
@@ -90,10 +90,14 @@ class ResultBook:
     results: dict[int, RowResult] = field(default_factory=dict)
     unmatched: list[Any] = field(default_factory=list)
     server_messages: list[str] = field(default_factory=list)
+    #: who each row was (email, phone) and the mapping, so results can follow moved rows
+    keys: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
+    mapping: dict[str, Any] | None = None
 
     @classmethod
     def for_plan(cls, plan: Plan) -> ResultBook:
-        book = cls()
+        book = cls(keys={r.number: (r.email, r.phone) for r in plan.rows},
+                   mapping=plan.mapping.to_mapping().to_json())
         stamp = now()
         for row in plan.invalid:
             book.results[row.number] = RowResult(row.number, INVALID, row.message, stamp)
@@ -121,12 +125,35 @@ class ResultBook:
             "sheet": sheet.sheet,
             "headerRow": sheet.header_row,
             "columns": sheet.status_columns(),
+            "mapping": self.mapping,
             "rows": {
-                str(n): {"status": r.status, "message": r.message, "at": r.at.isoformat() if r.at else None}
+                str(n): {"status": r.status, "message": r.message, "at": r.at.isoformat() if r.at else None,
+                         "email": self.keys.get(n, (None, None))[0], "phone": self.keys.get(n, (None, None))[1]}
                 for n, r in sorted(self.results.items())
             },
             "unmatchedServerItems": self.unmatched,
         }
+
+    def rebase(self, plan: Plan) -> tuple[ResultBook, list[RowResult]]:
+        """These results tied to ``plan``'s rows (the sheet as it is now), by email or phone.
+
+        Returns the new book and the results whose contact is no longer in the sheet.
+        """
+        finder = RowFinder(plan)
+        book = ResultBook.for_plan(plan)
+        book.results.clear()
+        book.unmatched = list(self.unmatched)
+        lost: list[RowResult] = []
+        for number, result in sorted(self.results.items()):
+            email, phone = self.keys.get(number, (None, None))
+            row = finder.find(number, email, phone)
+            if row is None:
+                lost.append(result)
+                continue
+            book.results[row.number] = RowResult(row.number, result.status, result.message, result.at)
+        if lost:
+            log.warning("results for rows no longer in the sheet: %s", [(r.number, r.status) for r in lost])
+        return book, lost
 
 
 def status_cells(sheet: SheetData, results: Iterable[RowResult]) -> tuple[list[tuple[int, str]], dict[int, list[Any]]]:
@@ -146,7 +173,7 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
 
     source = sheet.path
     target = Path(target) if target else source
-    if stamp is not None and target == source:
+    if stamp is not None:  # the rows are read from the source, whatever the target
         try:
             changed = FileStamp.of(source) != stamp
         except OSError:
@@ -156,19 +183,21 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
             raise SaveError(
                 f"{source.name} changed on disk during the sync (saved in Excel?), so its rows "
                 f"may have moved and the results were not written into it. They are safe in "
-                f"{path}. Reload the workbook and apply them with `sheetsync apply-results`, "
-                "or sync again.",
+                f"{path}. Reload the workbook and apply them (File > Apply Results File, or "
+                "`sheetsync apply-results`), or sync again.",
                 results_path=str(path),
             )
     columns, rows = status_cells(sheet, book.results.values())
-    fd, tmp_name = tempfile.mkstemp(prefix=f".~{target.stem}.", suffix=target.suffix, dir=_writable_dir(target))
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".~{target.stem}.", suffix=target.suffix, dir=_writable_dir(target))
+        os.close(fd)
+        tmp = Path(tmp_name)
         patch_sheet(source, tmp, sheet_name=sheet.sheet, header_row=sheet.header_row, columns=columns, rows=rows)
         atomic_replace(tmp, target)
     except (SaveError, WorkbookError, OSError) as exc:
-        _unlink(tmp)
+        if tmp is not None:
+            _unlink(tmp)
         path = write_results_file(sheet, book)
         raise SaveError(
             f"The results could not be written into {target.name}: {exc} They are safe in "
@@ -178,15 +207,18 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
             details=getattr(exc, "details", None) or repr(exc),
         ) from exc
     except BaseException:
-        _unlink(tmp)
+        if tmp is not None:
+            _unlink(tmp)
         raise
     return target
 
 
 def _writable_dir(target: Path) -> Path:
     folder = target.parent
-    if os.access(folder, os.W_OK):
+    if folder.is_dir() and os.access(folder, os.W_OK):
         return folder
+    if not folder.is_dir():
+        raise SaveError(f"The folder {folder} does not exist.")
     raise SaveError(f"The folder {folder} is read-only, so {target.name} cannot be updated there. Use Save As to write a copy elsewhere.")
 
 
@@ -227,10 +259,11 @@ def load_results_file(path: Path) -> tuple[dict[str, Any], ResultBook]:
         raise InputError(f"{Path(path).name} is not a Sheet Sync results file ({exc}).") from exc
     if not isinstance(data, dict) or data.get("format") != "sheetsync-results":
         raise InputError(f"{Path(path).name} is not a Sheet Sync results file.")
-    book = ResultBook(unmatched=list(data.get("unmatchedServerItems") or []))
+    book = ResultBook(unmatched=list(data.get("unmatchedServerItems") or []), mapping=data.get("mapping"))
     for number, item in (data.get("rows") or {}).items():
         at = dt.datetime.fromisoformat(item["at"]) if item.get("at") else None
         book.results[int(number)] = RowResult(int(number), item["status"], item.get("message") or "", at)
+        book.keys[int(number)] = (item.get("email"), item.get("phone"))
     return data, book
 
 
@@ -239,9 +272,12 @@ def apply_results_file(path: Path, workbook: Path | None = None) -> tuple[Path, 
     data, book = load_results_file(path)
     target = Path(workbook or data["workbook"])
     sheet = read_sheet(target, data["sheet"], data["headerRow"])
-    expected = data.get("columns")
-    if expected and sheet.status_columns() != expected:
-        log.info("status columns moved from %s to %s", expected, sheet.status_columns())
+    if book.mapping is not None and any(e or p for e, p in book.keys.values()):
+        # Rows may have moved since (the workbook was edited): follow the contacts.
+        plan = plan_job(sheet, Mapping.from_json(book.mapping, source="the results file"))
+        book, lost = book.rebase(plan)
+        if lost:
+            log.warning("%d result(s) not applied: their contacts are no longer in the sheet", len(lost))
     save_results(sheet, book)
     from .resume import discard_journal
 

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contacts import Plan, RowPlan
+from .contacts import Plan, RowFinder, RowPlan
 from .engine import JobOptions
 from .errors import JobConfigError
 from .job import LoadedSheet, ResultBook
@@ -95,23 +95,10 @@ def discard_journal(workbook: Path, paths: AppPaths | None = None) -> None:
 
 
 def match_journal(state: JournalState, plan: Plan) -> Resumed:
-    by_number = {r.number: r for r in plan.rows}
-    by_email = {r.email.casefold(): r for r in reversed(plan.rows) if r.email}
-    by_phone = {r.phone: r for r in reversed(plan.rows) if r.phone}
+    finder = RowFinder(plan)
 
     def find(sent: SentRow) -> RowPlan | None:
-        row = by_number.get(sent.number)
-        if row is not None and (
-            (sent.email is None and sent.phone is None)
-            or (sent.email and row.email and sent.email.casefold() == row.email.casefold())
-            or (sent.phone and row.phone == sent.phone)
-        ):
-            return row
-        if sent.email and sent.email.casefold() in by_email:
-            return by_email[sent.email.casefold()]
-        if sent.phone and sent.phone in by_phone:
-            return by_phone[sent.phone]
-        return None
+        return finder.find(sent.number, sent.email, sent.phone)
 
     resumed = Resumed(state)
     for sent, result in state.results:
