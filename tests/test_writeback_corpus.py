@@ -170,3 +170,16 @@ def test_corpus_file(name: str, tmp_path: Path) -> None:
         assert {k: v for k, v in new_cells.items() if k[1] not in cols and k[0] != new_row} == {
             k: v for k, v in old_cells.items() if k[1] not in cols and k[0] != new_row
         }
+
+    # A later run over the result: cells replaced or cleared; styles and tables not touched again.
+    again = tmp_path / ("again" + src.suffix)
+    later = WHEN.replace(hour=9)
+    patch_sheet(dst, again, sheet_name=sheet, header_row=header_row, columns=list(zip(cols, NAMES)),
+                rows={header_row + 1: ["updated", None, later], header_row + 2: [None, None, None]})
+    values = _calamine_values(again, sheet)
+    assert values[header_row][c1 : c3 + 1] == ["updated", "", later]
+    assert values[header_row + 1][c1 : c3 + 1] == ["", "", ""]
+    assert _without(values, set(cols), set()) == _without(after, set(cols), set())
+    with zipfile.ZipFile(dst) as a, zipfile.ZipFile(again) as b:
+        changed = [i.filename for i in a.infolist() if a.read(i) != b.read(i.filename)]
+    assert changed == [part]
