@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import proc
 from .proc import ROOT, VENV_BIN, Run, child_env, run
 from .workbooks import MAX_ROWS, cached, working_copy
 
@@ -186,7 +187,7 @@ def scenario_3(cfg: Config) -> list[Line]:
 
 
 def scenario_4(cfg: Config) -> list[Line]:
-    if not (ROOT / "desktop" / "sheetsync" / "gui" / "main_window.py").exists():
+    if not (proc.CODE_ROOT / "desktop" / "sheetsync" / "gui" / "main_window.py").exists():
         return [Line("4", "GUI: open 100k, stalls", "s", [], note="not run: sheetsync.gui.main_window does not exist yet",
                      target="preview < 2 s; stall < 50 ms", verdict="n/a")]
     source = cached(cfg.rows, styled=True)
@@ -242,7 +243,7 @@ def scenario_5(cfg: Config) -> list[Line]:
                    target="< 0.3 s")
     version.verdict = verdict(version.median < 0.3)
     lines = [version]
-    if not (ROOT / "desktop" / "sheetsync" / "gui" / "main_window.py").exists():
+    if not (proc.CODE_ROOT / "desktop" / "sheetsync" / "gui" / "main_window.py").exists():
         lines.append(Line("5", "launch to window shown", "s", [], target="< 1.5 s", verdict="n/a",
                           note="not run: sheetsync.gui.main_window does not exist yet"))
         return lines
@@ -315,12 +316,28 @@ def table(lines: list[Line]) -> str:
     return "\n".join(out)
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def snapshot(rev: str, folder: Path) -> Path:
+    """``desktop/`` and ``resources/`` of commit ``rev``, extracted into ``folder``."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", rev, "desktop", "resources"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    # Byte-compiled as an installed copy would be (PYTHONDONTWRITEBYTECODE may be set here).
+    subprocess.run([PY, "-m", "compileall", "-q", str(folder / "desktop")], check=True)
+    return folder
+
+
 def report(lines: list[Line], cfg: Config, args: argparse.Namespace, loads: list[str]) -> str:
     info = machine()
     head = [f"## {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} · `python -m bench"
             f"{' --quick' if cfg.quick else ''} --scenarios {args.scenarios} --repeat {cfg.repeat}`", ""]
     head += [f"- {k}: {v}" for k, v in info.items()]
-    head += [f"- load average (1 min) before each scenario: {', '.join(loads)} (other work on this machine inflates wall times; CPU s does not)"]
+    head += [f"- {loads[0]}"]
+    head += [f"- load average (1 min) before each scenario: {', '.join(loads[1:])} (other work on this machine inflates wall times; CPU s does not)"]
     head += ["- peak RSS is the measured process's own (wait4); the local API runs in a separate process", "", ""]
     return "\n".join(head) + table(lines) + "\n"
 
@@ -332,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per scenario (default 3; 1 with --quick)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="file to append the report to")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
+    parser.add_argument("--commit", metavar="REV",
+                        help="benchmark this commit's desktop/ (a git archive snapshot) instead of the working tree")
     args = parser.parse_args(argv)
     wanted = [int(s) for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SCENARIOS]
@@ -342,8 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(quick=args.quick, repeat=repeat, work=Path(work),
                      rows=200 if args.quick else 100_000, big_rows=500 if args.quick else MAX_ROWS,
                      ref_repeat=1 if args.quick else max(1, min(repeat, 3)))
+        code = "working tree"
+        if args.commit:
+            proc.CODE_ROOT = snapshot(args.commit, Path(work) / "tree")
+            code = f"commit {args.commit} ({_git('rev-parse', '--short', args.commit)})"
         lines: list[Line] = []
-        loads: list[str] = []
+        loads: list[str] = [f"code under test: {code}"]
         for number in wanted:
             loads.append(f"{number}: {os.getloadavg()[0]:.2f}")
             log(f"scenario {number} ...")

@@ -13,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+#: Where the code under test lives (``desktop/`` below it): the working tree, or a snapshot
+#: of a commit (``python -m bench --commit REV``) so other people's unfinished edits do not
+#: break or skew a run.
+CODE_ROOT = ROOT
 
 
 @dataclass
@@ -35,7 +39,7 @@ class Run:
 
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "desktop"), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join([str(CODE_ROOT / "desktop"), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.update(extra)
     return env
 
