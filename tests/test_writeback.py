@@ -511,9 +511,19 @@ def test_a_status_cell_inside_merged_cells_is_refused(tmp_path: Path) -> None:
     wb["Contacts"].merge_cells("C3:E4")
     wb.save(src)
     patch(src, {2: ["ok", "fine", None]})  # rows outside the merge are written
-    with pytest.raises(UnsupportedWorkbook, match="Cell D4 .* inside the merged cells C3:E4.*Unmerge"):
+    with pytest.raises(UnsupportedWorkbook, match=r"Cell D4 .* inside merged cells \(C3:E4\).*Unmerge"):
         patch(src, {4: ["x", None, None]})
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_status_cell_inside_an_array_formula_is_refused(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    wb = openpyxl.load_workbook(src)
+    wb["Contacts"]["C5"] = openpyxl.worksheet.formula.ArrayFormula("C5:E5", "=A2:C2")
+    wb.save(src)
+    patch(src, {2: ["ok", "fine", None]})  # rows outside the array are written
+    with pytest.raises(UnsupportedWorkbook, match=r"Cell D5 .* inside an array formula \(C5:E5\)"):
+        patch(src, {5: [None, None, None]})
 
 
 def test_xml_comments_in_cell_data_are_refused(tmp_path: Path) -> None:

@@ -550,6 +550,7 @@ def _rewrite_rows(reader: _Reader, out: _Out, plan: _Plan) -> None:
     pos = out_pos = 0
     sd_end = reader.buf.find(sd_close)
     _refuse_markup(reader, 0, sd_end, plan)
+    _check_array_formulas(reader.buf, 0, sd_end, plan)
     while True:
         buf = reader.buf
         i = buf.find(row_open, pos)
@@ -610,9 +611,26 @@ def _rewrite_rows(reader: _Reader, out: _Out, plan: _Plan) -> None:
 
 
 def _find_after(reader: _Reader, sd_close: bytes, start: int, plan: _Plan) -> int:
+    """Position of </sheetData> in the buffer (-1 if not there yet), after checking the
+    new data for markup the scanner cannot handle and for array formulas over status cells."""
     sd_end = reader.buf.find(sd_close, start)
     _refuse_markup(reader, start, sd_end, plan)
+    _check_array_formulas(reader.buf, start, sd_end, plan)
     return sd_end
+
+
+_MULTI_CELL_F = re.compile(rb"""<(?:[\w.\-]+:)?f\b[^>]*\bt\s*=\s*["'](?:array|dataTable)["'][^>]*>""")
+
+
+def _check_array_formulas(buf: bytes, start: int, stop: int, plan: _Plan) -> None:
+    """An array or data-table formula spanning a status cell would break if the cell changed."""
+    stop = stop if stop != -1 else len(buf)
+    if buf.find(b'"array"', start, stop) == -1 and buf.find(b'"dataTable"', start, stop) == -1:
+        return
+    for m in _MULTI_CELL_F.finditer(buf, start, stop):
+        ref = _attr(m.group(), b"ref")
+        if ref:
+            _check_range(ref, plan, "an array formula", anchor_ok=False)
 
 
 # --------------------------------------------------------------------------- one row
@@ -822,7 +840,12 @@ def _copy_tail(reader: _Reader, out: _Out, plan: _Plan) -> None:
 
 
 def _check_merge(ref: bytes, plan: _Plan) -> None:
-    """Refuse a status value that would land inside merged cells, where Excel hides it."""
+    _check_range(ref, plan, "merged cells", anchor_ok=True)
+
+
+def _check_range(ref: bytes, plan: _Plan, what: str, *, anchor_ok: bool) -> None:
+    """Refuse a status cell inside a multi-cell range (merged cells: a value there would be
+    hidden; an array formula: changing or clearing the cell would break the array)."""
     box = _parse_ref(ref)
     if box is None or box[0] > plan.max_col or box[2] < plan.min_col:
         return
@@ -831,13 +854,20 @@ def _check_merge(ref: bytes, plan: _Plan) -> None:
     for k in range(bisect_left(rows, r1), bisect_right(rows, r2)):
         rnum, values = rows[k], plan.targets[rows[k]]
         for col, i in plan.order:
-            if c1 <= col <= c2 and values[i] is not None and (col, rnum) != (c1, r1):
-                cell = f"{_col_letters(col)}{rnum}"
-                raise UnsupportedWorkbook(
-                    f'Cell {cell} of sheet "{plan.sheet_name}" in {plan.file_name} is inside the '
-                    f"merged cells {ref.decode()}, so a result written there would be hidden. "
-                    "Unmerge those cells in Excel (or move the status columns), save, and sync again."
-                )
+            if not c1 <= col <= c2 or (anchor_ok and (col, rnum) == (c1, r1)):
+                continue
+            if values[i] is None and anchor_ok:
+                continue  # nothing is written there
+            cell = f"{_col_letters(col)}{rnum}"
+            advice = (
+                "Unmerge those cells in Excel (or move the status columns), save, and sync again."
+                if anchor_ok
+                else "Move that formula in Excel (or the status columns), save, and sync again."
+            )
+            raise UnsupportedWorkbook(
+                f'Cell {cell} of sheet "{plan.sheet_name}" in {plan.file_name} is inside {what} '
+                f"({ref.decode()}), so Sheet Sync cannot write a result there. {advice}"
+            )
 
 
 # --------------------------------------------------------------------------- error cells
