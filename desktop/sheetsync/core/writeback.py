@@ -198,7 +198,9 @@ def _targets(
 # --------------------------------------------------------------------------- cell text
 
 
-_NEEDS_FIX = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+_NEEDS_FIX = re.compile(
+    "[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)"
+)
 
 
 def _fix_char(m: re.Match[str]) -> str:
@@ -304,7 +306,8 @@ class _Plan:
         old_s = _attr(old_attrs, b"s") if old_attrs else None
         if isinstance(value, datetime):
             if self.date_style is not None:
-                s = old_s if old_s is not None and old_s.isdigit() and int(old_s) in self.date_styles else self.date_s
+                keep = old_s is not None and old_s.isdigit() and int(old_s) in self.date_styles
+                s = old_s if keep else self.date_s  # type: ignore[assignment]
                 serial = self._serials.get(value)
                 if serial is None:
                     serial = self._serials[value] = excel_serial(value, self.date1904).encode()
@@ -350,7 +353,8 @@ def _attr(attrs: bytes, name: bytes) -> bytes | None:
         return None
     pattern = _ATTR_RES.get(name)
     if pattern is None:
-        pattern = _ATTR_RES[name] = re.compile(rb"(?:^|\s)" + name + rb"""\s*=\s*(["'])(.*?)\1""", re.S)
+        pattern = re.compile(rb"(?:^|\s)" + name + rb"""\s*=\s*(["'])(.*?)\1""", re.S)
+        _ATTR_RES[name] = pattern
     m = pattern.search(attrs)
     return m.group(2) if m else None
 
@@ -619,7 +623,9 @@ def _find_after(reader: _Reader, sd_close: bytes, start: int, plan: _Plan) -> in
     return sd_end
 
 
-_MULTI_CELL_F = re.compile(rb"""<(?:[\w.\-]+:)?f\b[^>]*\bt\s*=\s*["'](?:array|dataTable)["'][^>]*>""")
+_MULTI_CELL_F = re.compile(
+    rb"""<(?:[\w.\-]+:)?f\b[^>]*\bt\s*=\s*["'](?:array|dataTable)["'][^>]*>"""
+)
 
 
 def _check_array_formulas(buf: bytes, start: int, stop: int, plan: _Plan) -> None:
@@ -672,7 +678,9 @@ def iter_cells(content: bytes, prefix: bytes) -> Iterator[_Cell]:
 _CELL_NEXT = (b" ", b"\t", b"\n", b"\r", b">", b"/")
 
 
-def _status_split(body: bytes, prefix: bytes, min_col: int) -> tuple[int, list[tuple[int, int]]] | None:
+def _status_split(
+    body: bytes, prefix: bytes, min_col: int
+) -> tuple[int, list[tuple[int, int]]] | None:
     """Where the cells at or right of ``min_col`` start, walking back from the row end.
 
     Returns (offset, [(col, start) of those cells in order]). Cells before the offset are
@@ -720,7 +728,8 @@ def _rewrite_row(tag: bytes, content: bytes | None, rnum: int, plan: _Plan) -> b
             old = {col: body[start : body.find(b">", start)] for col, start in tail_cells}
             fallback = _header_style(body, split, p) if rnum == plan.header_row else None
             cell = plan.cell
-            new_body = body[:split] + b"".join([cell(c, rnum, values[i], old.get(c, fallback)) for c, i in plan.order])
+            cells = [cell(c, rnum, values[i], old.get(c, fallback)) for c, i in plan.order]
+            new_body = body[:split] + b"".join(cells)
         else:  # other data right of the status columns
             new_body = body[:split] + _merge_cells(body[split:], rnum, values, plan)
     if new_body == body:
@@ -912,7 +921,8 @@ def _error_cells(reader: _Reader) -> Iterator[tuple[int, int, str]]:
         if b't="e"' in content or b"t='e'" in content:
             for cell in iter_cells(content, p):
                 if _attr(cell.attrs, b"t") == b"e":
-                    v = re.search(rb"<(?:[\w.\-]+:)?v>(.*?)</", content[cell.start : cell.end], re.S)
+                    raw = content[cell.start : cell.end]
+                    v = re.search(rb"<(?:[\w.\-]+:)?v>(.*?)</", raw, re.S)
                     yield rnum, cell.col, _unescape(v.group(1).decode("utf-8")) if v else ""
         prev, pos = rnum, k
 
@@ -961,9 +971,12 @@ def _prepare_parts(
     plan_cols = sorted(c for c, _ in columns)
     names = dict(columns)
     wb_member = package.member(package.workbook_part)
-    index = next((i for i, s in enumerate(package.sheets) if package.member(s.part) == sheet_part), None)
+    index = next(
+        (i for i, s in enumerate(package.sheets) if package.member(s.part) == sheet_part), None
+    )
     if wb_member is not None and index is not None:
-        new_wb = xlsxparts.extend_filter_database(package.zip.read(wb_member), index, header_row, plan_cols)
+        workbook = package.zip.read(wb_member)
+        new_wb = xlsxparts.extend_filter_database(workbook, index, header_row, plan_cols)
         if new_wb is not None:
             parts[wb_member] = new_wb
     for _, kind, part in related_parts(package.zip, sheet_part):

@@ -95,7 +95,8 @@ def related_parts(zf: zipfile.ZipFile, source_part: str) -> list[tuple[str, str,
             continue
         target = rel.get("Target")
         if target:
-            out.append((rel.get("Id", ""), _rel_kind(rel.get("Type", "")), resolve_target(source_part, target)))
+            kind = _rel_kind(rel.get("Type", ""))
+            out.append((rel.get("Id", ""), kind, resolve_target(source_part, target)))
     return out
 
 
@@ -182,7 +183,8 @@ def _read_package(path: Path, zf: zipfile.ZipFile) -> Package:
         if tag == "workbookPr":
             date1904 = el.get("date1904", "0").lower() in ("1", "true")
         elif tag == "sheet":
-            rid = next((v for k, v in el.attrib.items() if _local(k) == "id" and k.startswith("{")), "")
+            ids = (v for k, v in el.attrib.items() if _local(k) == "id" and k.startswith("{"))
+            rid = next(ids, "")
             kind, part = rels.get(rid, ("", ""))
             sheets.append(SheetRef(el.get("name", ""), part, kind))
     styles = next((part for kind, part in rels.values() if kind == "styles"), None)
@@ -195,7 +197,8 @@ def find_sheet(package: Package, sheet_name: str) -> SheetRef:
     """The worksheet named ``sheet_name`` (exact match first, then case-insensitive like Excel)."""
     sheet = next((s for s in package.sheets if s.name == sheet_name), None)
     if sheet is None:
-        sheet = next((s for s in package.sheets if s.name.casefold() == sheet_name.casefold()), None)
+        folded = sheet_name.casefold()
+        sheet = next((s for s in package.sheets if s.name.casefold() == folded), None)
     name = package.path.name
     if sheet is None:
         listed = ", ".join(f'"{s.name}"' for s in package.sheets) or "none"
@@ -207,7 +210,7 @@ def find_sheet(package: Package, sheet_name: str) -> SheetRef:
         )
     if sheet.kind and sheet.kind != "worksheet":
         raise UnsupportedWorkbook(
-            f'"{sheet.name}" in {name} is not an ordinary worksheet ({sheet.kind or "unknown type"}), '
+            f'"{sheet.name}" in {name} is not an ordinary worksheet ({sheet.kind}), '
             "so Sheet Sync cannot write results into it. Choose another sheet, or copy the data "
             "to a new worksheet in Excel and save."
         )

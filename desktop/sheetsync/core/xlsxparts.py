@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = ["StyleInfo", "date_styles", "ensure_datetime_xf", "extend_table"]
 
 _BUILTIN_DATE_IDS = frozenset([*range(14, 23), *range(27, 37), 45, 46, 47, *range(50, 59)])
+_BUILTIN_TIME_IDS = frozenset([18, 19, 20, 21, 22, 45, 46, 47])
 _BUILTIN_DATETIME_ID = 22  # m/d/yyyy h:mm, shown in the user's locale
 _PREFIX = rb"(?:[A-Za-z_][\w.\-]*:)?"
 
@@ -63,7 +64,8 @@ def date_styles(styles: bytes) -> StyleInfo | None:
             pos = close + 1
         index = len(xfs)
         fmt_id = int(a.get(b"numFmtId", b"0") or 0)
-        is_date, is_time = custom.get(fmt_id, (fmt_id in _BUILTIN_DATE_IDS, fmt_id in {18, 19, 20, 21, 22, 45, 46, 47}))
+        builtin = (fmt_id in _BUILTIN_DATE_IDS, fmt_id in _BUILTIN_TIME_IDS)
+        is_date, is_time = custom.get(fmt_id, builtin)
         if is_date or is_time:
             dates.add(index)
         if is_date and is_time:
@@ -76,7 +78,7 @@ def date_styles(styles: bytes) -> StyleInfo | None:
 
 
 def ensure_datetime_xf(styles: bytes, info: StyleInfo) -> tuple[int, bytes | None]:
-    """Index of a plain date-time xf, reusing one if it exists; new styles bytes if one was added."""
+    """Index of a plain date-time xf (reused if one exists); new styles bytes if one was added."""
     base = info.xfs[0]
     look = (b"fontId", b"fillId", b"borderId")
     for index in sorted(info.datetime_xfs):
@@ -84,9 +86,13 @@ def ensure_datetime_xf(styles: bytes, info: StyleInfo) -> tuple[int, bytes | Non
         if info.plain[index] and all(xf.get(k, b"0") == base.get(k, b"0") for k in look):
             return index, None
     p = info.prefix
-    new_xf = b'<%sxf numFmtId="%d" fontId="%s" fillId="%s" borderId="%s" xfId="%s" applyNumberFormat="1"/>' % (
+    new_xf = (
+        b'<%sxf numFmtId="%d" fontId="%s" fillId="%s" borderId="%s" xfId="%s" '
+        b'applyNumberFormat="1"/>'
+    ) % (
         p, _BUILTIN_DATETIME_ID, base.get(b"fontId", b"0"), base.get(b"fillId", b"0"),
-        base.get(b"borderId", b"0"), base.get(b"xfId", b"0"))
+        base.get(b"borderId", b"0"), base.get(b"xfId", b"0"),
+    )
     m = re.search(rb"<" + re.escape(p) + rb"cellXfs\b[^>]*>", styles)
     assert m is not None  # date_styles found it
     tag = _set_attr(m.group(), b"count", b"%d" % (len(info.xfs) + 1))
@@ -125,7 +131,8 @@ def _box(ref: bytes) -> tuple[int, int, int, int] | None:
     m = re.fullmatch(rb"\$?([A-Za-z]{1,3})\$?(\d+):\$?([A-Za-z]{1,3})\$?(\d+)", ref.strip())
     if m is None:
         return None
-    return (_col_number(m.group(1).decode()), int(m.group(2)), _col_number(m.group(3).decode()), int(m.group(4)))
+    c1, c2 = _col_number(m.group(1).decode()), _col_number(m.group(3).decode())
+    return c1, int(m.group(2)), c2, int(m.group(4))
 
 
 def _ref(c1: int, r1: int, c2: int, r2: int) -> bytes:
@@ -135,7 +142,8 @@ def _ref(c1: int, r1: int, c2: int, r2: int) -> bytes:
 def _attr_text(text: str) -> bytes:
     """A table column name as an XML attribute value (Excel escapes line breaks as _x000a_)."""
     text = re.sub(r"[\x00-\x1f]", lambda m: f"_x{ord(m.group()):04x}_", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace('"', "&quot;")
     return text.encode("utf-8")
 
 
@@ -166,10 +174,12 @@ def extend_table(
     close = table.find(b"</%stableColumns>" % p)
     if cols_m is None or close == -1:
         return None
-    existing = re.findall(rb"<" + re.escape(p) + rb"tableColumn\b([^>]*)>", table[cols_m.end() : close])
+    column_re = rb"<" + re.escape(p) + rb"tableColumn\b([^>]*)>"
+    existing = re.findall(column_re, table[cols_m.end() : close])
     ids = [int(_attrs(t).get(b"id", b"0") or 0) for t in existing]
     taken = {_attrs(t).get(b"name", b"").decode("utf-8", "replace").casefold() for t in existing}
-    if any(names[c].casefold() in taken or _attr_text(names[c]).decode().casefold() in taken for c in new_cols):
+    wanted = [(names[c].casefold(), _attr_text(names[c]).decode().casefold()) for c in new_cols]
+    if any(plain in taken or escaped in taken for plain, escaped in wanted):
         return None  # a duplicate name would make Excel repair the table
     next_id = max(ids, default=0) + 1
     added = b"".join(
@@ -197,7 +207,9 @@ def _extend_autofilter(table: bytes, p: bytes, old_right: int, new_right: int) -
 # --------------------------------------------------------------------------- workbook.xml
 
 _FILTER_DB = re.compile(
-    rb"(<(?:[\w.\-]+:)?definedName\b[^>]*\bname\s*=\s*[\"']_xlnm\._FilterDatabase[\"'][^>]*>)(.*?)(</)", re.S
+    rb"(<(?:[\w.\-]+:)?definedName\b[^>]*\bname\s*=\s*[\"']_xlnm\._FilterDatabase[\"'][^>]*>)"
+    rb"(.*?)(</)",
+    re.S,
 )
 _ABS_RANGE = re.compile(rb"(\$?)([A-Za-z]{1,3})(\$?)(\d+):(\$?)([A-Za-z]{1,3})(\$?)(\d+)$")
 
@@ -215,7 +227,8 @@ def extend_filter_database(
         r = _ABS_RANGE.search(rng)
         if not bang or r is None:
             return None
-        c1, r1, c2 = _col_number(r.group(2).decode()), int(r.group(4)), _col_number(r.group(6).decode())
+        c1, c2 = _col_number(r.group(2).decode()), _col_number(r.group(6).decode())
+        r1 = int(r.group(4))
         if r1 != header_row or c1 > lo or not lo - 1 <= c2 < hi:
             return None
         new_rng = rng[: r.start(6)] + _col_letters(hi).encode() + rng[r.end(6) :]
