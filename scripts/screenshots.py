@@ -37,7 +37,7 @@ def main() -> int:
         def info(self, title: str, text: str) -> None:
             pass
 
-        def save_failed(self, exc: Exception) -> str:
+        def save_failed(self, exc: Exception, choices: object = ()) -> str:
             print(f"save failed: {exc}", file=sys.stderr)
             return KEEP
 

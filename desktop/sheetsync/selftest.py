@@ -40,7 +40,7 @@ def run_selftest(timeout_s: float = 60.0) -> int:
             self.problems.append(f"key asked: {reason}")
             return None
 
-        def save_failed(self, exc: Exception) -> str:
+        def save_failed(self, exc: Exception, choices: object = ()) -> str:
             self.problems.append(f"save failed: {exc}")
             return KEEP
 

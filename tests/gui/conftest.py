@@ -114,6 +114,9 @@ class FakePrompts(Prompts):
         self.save_as_path: Path | None = None
         self.open_path: Path | None = None
         self.mapping_path: Path | None = None
+        self.results_path: Path | None = None
+        self.problems_path: Path | None = None
+        self.choices: dict[str, str | None] = {}  # kind of question -> answer (default: the first option)
 
     def named(self, name: str) -> list[Any]:
         return [arg for call, arg in self.calls if call == name]
@@ -134,9 +137,26 @@ class FakePrompts(Prompts):
             return self.key_answer(base_url, reason, storage_note)
         return self.key_answer
 
-    def save_failed(self, exc: Any) -> str:
+    def confirm_texts(self) -> list[str]:
+        return self.named("confirm")
+
+    def choose(self, kind: str, title: str, text: str, options: Any) -> str | None:
+        self.calls.append(("choose", (kind, text)))
+        return self.choices.get(kind, options[0][0])
+
+    def save_failed(self, exc: Any, choices: Any = (interaction.RETRY, interaction.SAVE_AS, interaction.KEEP)) -> str:
         self.calls.append(("save_failed", exc))
-        return self.save_choices.pop(0) if self.save_choices else interaction.KEEP
+        self.calls.append(("save_choices", list(choices)))
+        answer = self.save_choices.pop(0) if self.save_choices else interaction.KEEP
+        assert answer in choices, f"{answer} is not offered: {list(choices)}"
+        return answer
+
+    def open_results_path(self, folder: str = "") -> Path | None:
+        return self.results_path
+
+    def save_problems_path(self, suggested: Path) -> Path | None:
+        self.calls.append(("save_problems", suggested))
+        return self.problems_path or suggested
 
     def open_workbook_path(self, folder: str = "") -> Path | None:
         return self.open_path

@@ -213,6 +213,49 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
     return target
 
 
+def save_results_unless_open(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None = None,
+                             target: Path | None = None) -> Path:
+    """``save_results``, refused while the target is open in Excel or LibreOffice.
+
+    On Windows Excel's lock makes the write fail anyway; elsewhere the write would succeed
+    and Excel would overwrite the results on its next save. Either way the results go to a
+    results file and SaveError says so.
+    """
+    from .locks import find_lock
+
+    target_path = Path(target) if target else sheet.path
+    lock = find_lock(target_path)
+    if lock is None:
+        return save_results(sheet, book, stamp=stamp, target=target)
+    path = write_results_file(sheet, book)
+    who = f" by {lock.owner}" if lock.owner else ""
+    raise SaveError(
+        f"{target_path.name} is open in {lock.app}{who}, so the results were not written into it "
+        f"({lock.app} would overwrite them when it saves next). They are safe in {path}: close "
+        "the workbook there and choose Retry, or run `sheetsync apply-results` with that file.",
+        results_path=str(path),
+    )
+
+
+def reload_sheet(loaded: LoadedSheet) -> LoadedSheet:
+    """The same sheet read again from disk; the header row found again if rows were
+    inserted above it (the headers, not the row number, identify it)."""
+    data = loaded.data
+    fresh = load_sheet(data.path, data.sheet, data.header_row)
+    if _own_headers(fresh.data) != _own_headers(data):
+        try:
+            detected = load_sheet(data.path, data.sheet, None)
+        except WorkbookError:
+            return fresh
+        if _own_headers(detected.data) == _own_headers(data):
+            return detected
+    return fresh
+
+
+def _own_headers(sheet: SheetData) -> list[str]:
+    return [h for i, h in enumerate(sheet.headers) if not sheet.is_status_column(i)]
+
+
 def _writable_dir(target: Path) -> Path:
     folder = target.parent
     if folder.is_dir() and os.access(folder, os.W_OK):

@@ -86,3 +86,20 @@ def _can_open_exclusively(path: Path) -> bool:  # pragma: no cover - Windows onl
         return True
     os.close(fd)
     return True
+
+
+def save_blocker(path: Path) -> str | None:
+    """Why the workbook cannot be written now (open in Excel or LibreOffice, read-only), or None.
+
+    The window waits while this says something ("Save when the file is closed").
+    """
+    path = Path(path)
+    lock = find_lock(path)
+    if lock is not None:
+        who = f" by {lock.owner}" if lock.owner else ""
+        return f"{path.name} is open in {lock.app}{who}."
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path.name} is read-only."
+    if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+        return f"The folder {path.parent} is read-only."
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -95,8 +96,24 @@ class CampaignPanel(QWidget):
         self.batch.setValue(DEFAULT_BATCH_SIZE)
         self.batch.setToolTip("Contacts per request (the server may ask for smaller batches)")
         form.addRow("&Batch size:", self.batch)
+        self.send_all = QCheckBox("Send all rows")
+        self.send_all.setObjectName("sendAll")
+        self.send_all.setToolTip("Also send the rows unchanged since their last successful sync "
+                                 "(by default only new, changed and failed rows are sent)")
+        form.addRow("", self.send_all)
+
+        self.missing = QLabel()
+        self.missing.setObjectName("missingContacts")
+        self.missing.setWordWrap(True)
+        self.remove_missing = QCheckBox("Remove them from the campaign")
+        self.remove_missing.setObjectName("removeMissing")
+        self.remove_missing.setToolTip("Contacts synced from this sheet before whose rows are gone: remove them "
+                                       "from the campaign with this sync (you are asked to confirm)")
+        form.addRow(self.missing)
+        form.addRow(self.remove_missing)
         self._form = form
-        self._advanced = [ext, self.batch]
+        self._advanced = [ext, self.batch, self.send_all]
+        self.set_missing(0)
         self._recent: list[RecentCampaign] = []
         self._show_advanced(False)
         self._check("")
@@ -145,6 +162,15 @@ class CampaignPanel(QWidget):
         self.more.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         for widget in self._advanced:
             self._form.setRowVisible(widget, shown)
+
+    def set_missing(self, count: int) -> None:
+        """After Validate: how many contacts synced from this sheet before are gone (opt-in removal)."""
+        shown = count > 0
+        self.missing.setText(f"{count:,} contact(s) are no longer in the sheet." if shown else "")
+        self._form.setRowVisible(self.missing, shown)
+        self._form.setRowVisible(self.remove_missing, shown)
+        if not shown:
+            self.remove_missing.setChecked(False)
 
     # -- values ---------------------------------------------------------------------------
     def set_action(self, action: str | None) -> None:

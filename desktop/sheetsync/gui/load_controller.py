@@ -11,6 +11,8 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from sheetsync.core.errors import WorkbookError
 from sheetsync.core.job import FileStamp
 from sheetsync.core.mapping import Mapping
+from sheetsync.core.paths import AppPaths
+from sheetsync.core.profiles import save_profile
 from sheetsync.core.settings import Settings
 from sheetsync.core.workbook import SUPPORTED_SUFFIXES
 
@@ -28,8 +30,10 @@ class LoadController(QObject):
     load_failed = Signal(object)  # exception
     mapping_imported = Signal(object)  # Mapping (action, external ID for the campaign panel)
 
-    def __init__(self, runner: TaskRunner, store: SettingsStore, prompts: Prompts, parent: QObject | None = None) -> None:
+    def __init__(self, runner: TaskRunner, store: SettingsStore, prompts: Prompts, paths: AppPaths | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.paths = paths or AppPaths.default()
         self.runner = runner
         self.store = store
         self.prompts = prompts
@@ -76,9 +80,10 @@ class LoadController(QObject):
         generation = self._generation
         self._in_flight += 1
         self.loading.emit(path.name)
-        saved = dict(self.store.settings.mappings)  # a snapshot for the worker
+        saved = dict(self.store.settings.mappings)  # snapshots for the worker
+        profiles = dict(self.store.settings.profiles)
         self.runner.start(
-            "load", load_workbook, path, sheet, header_row, saved,
+            "load", load_workbook, path, sheet, header_row, saved, profiles, self.paths,
             on_success=lambda result: self._done(generation, result),
             on_failure=lambda exc: self._failed(generation, exc),
         )
@@ -110,7 +115,10 @@ class LoadController(QObject):
         mapping.sheet = data.sheet
         mapping.header_row = data.header_row
         self.current.mapping = mapping
-        self.store.settings.mappings[Settings.mapping_key(self.current.path, data.sheet)] = mapping.to_json()
+        settings = self.store.settings
+        settings.mappings[Settings.mapping_key(self.current.path, data.sheet)] = mapping.to_json()
+        # Any sheet with these headers (next week's export) is mapped the same way.
+        save_profile(settings.profiles, data.headers, mapping)
         self.store.changed()
 
     def export_mapping(self, mapping: Mapping) -> None:

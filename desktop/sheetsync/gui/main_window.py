@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
@@ -12,7 +13,8 @@ from PySide6.QtWidgets import (
     QSpinBox, QSplitter, QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from sheetsync.core.contacts import Plan
+from sheetsync.core.export import problems_path
+from sheetsync.core.missing import MissingReport
 from sheetsync.core.mapping import Mapping
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.results import Summary
@@ -22,7 +24,7 @@ from sheetsync.core.workbook import SUPPORTED_SUFFIXES
 from .about import about_text
 from .campaign_panel import CampaignPanel
 from .interaction import Prompts
-from .jobs import LoadResult
+from .jobs import Checked, LoadResult, apply_results, export_problems
 from .load_controller import LoadController
 from .mapping_table import MappingTable
 from .preview_model import ProblemsFilter, SheetModel
@@ -42,9 +44,11 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.store, self.connection, self.runner, self.paths = store, connection, runner, paths
         self.prompts = Prompts(self)
-        self.load = LoadController(runner, store, self.prompts, self)
-        self.sync = SyncController(runner, store, connection, self.prompts, self)
+        self.load = LoadController(runner, store, self.prompts, paths, self)
+        self.sync = SyncController(runner, store, connection, self.prompts, paths, self)
         self._closing = False
+        self._was_waiting = False
+        self._missing_report: MissingReport | None = None
         self._build()
         self._actions()
         self._wire()
@@ -176,8 +180,9 @@ class MainWindow(QMainWindow):
         # Tab order follows the workflow: sheet, header row, mapping, campaign, validate, sync, results.
         order = [self.sheet, self.header_row, self.mapping, self.campaign.recent, self.campaign.campaign,
                  self.campaign.label, self.campaign.action, self.campaign.more, self.campaign.ext_key,
-                 self.campaign.ext_value, self.campaign.batch, self.validate_button, self.sync_button,
-                 self.tabs, self.preview, self.results.problems_only, self.results.retry, self.results.open_excel]
+                 self.campaign.ext_value, self.campaign.batch, self.campaign.send_all, self.campaign.remove_missing,
+                 self.validate_button, self.sync_button, self.tabs, self.preview, self.results.problems_only,
+                 self.results.retry, self.results.export_problems, self.results.open_excel]
         for first, second in zip(order, order[1:]):
             QWidget.setTabOrder(first, second)
 
@@ -201,6 +206,8 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self.act_import = self._action(file, "&Import Mapping...", "Ctrl+I", self.load.import_mapping, "Use a mapping file (JSON), as the command line does")
         self.act_export = self._action(file, "&Export Mapping...", "Ctrl+Shift+E", lambda: self.load.export_mapping(self._mapping()), "Save the mapping to a file (JSON) for the command line or later")
+        self.act_apply = self._action(file, "&Apply Results File...", None, self.apply_results_file, "Write a saved results file (from a save that failed) into its workbook")
+        self.act_export_problems = self._action(file, "Export &Problems...", None, self.export_problems, "Write the rows with problems to a new workbook, to fix them there and sync it")
         self.act_excel = self._action(file, "Open in E&xcel", "Ctrl+Shift+O", self.open_in_excel, "Open the workbook in the default app for .xlsx files")
         file.addSeparator()
         self._action(file, "&Settings...", "Ctrl+,", self.open_settings, "API address, phone region, API key")
@@ -230,6 +237,7 @@ class MainWindow(QMainWindow):
         self.results.problems_only.toggled.connect(self._problems_only)
         self.results.retry.clicked.connect(self.sync.retry_failed)
         self.results.open_excel.clicked.connect(self.open_in_excel)
+        self.results.export_problems.clicked.connect(self.export_problems)
         self.campaign.set_recent(self.store.settings.recent_campaigns)
 
         self.load.loading.connect(self._loading)
@@ -245,6 +253,11 @@ class MainWindow(QMainWindow):
         self.sync.saved.connect(self._saved)
         self.sync.save_failed.connect(self._save_failed)
         self.sync.busy_changed.connect(self._sync_busy)
+        self.sync.resume_settings.connect(self._resume_settings)
+        self.sync.restart_chosen.connect(lambda: self._status(
+            "The next sync starts over: every row is sent again, the interrupted sync is forgotten."))
+        self.sync.missing_removed.connect(self._missing_removed)
+        self.sync.waiting.connect(self._waiting)
         self.runner.busy_changed.connect(self._runner_idle)
 
     # -- workflow --------------------------------------------------------------------------------
@@ -289,14 +302,23 @@ class MainWindow(QMainWindow):
         self.file_label.setToolTip(str(result.path))
         if first_time:
             self._apply_job_settings(result.mapping)
+            self.campaign.set_missing(0)
+            if self.sync.waiting_for is not None and self.sync.waiting_for != result.path:
+                self.sync.stop_waiting()
         self._fit_columns()
         warnings = result.warnings + data.warnings
         if warnings:
             self.results.show_text(" ".join(warnings))
+        elif first_time and result.profile_used:
+            self.results.show_text("Mapped with the profile saved for these headers. Check the campaign, then Validate or Sync.")
         elif first_time:
             self.results.show_text("Check the columns and the campaign, then Validate or Sync.")
+        if result.profile_used:
+            self._status("Mapped with the profile saved for these headers.")
         self._update_title()
         self._update_enabled()
+        if first_time and result.journal is not None:
+            self.sync.offer_resume(result.loaded, self._mapping(), self.campaign.options)
 
     def _fit_columns(self) -> None:
         header = self.preview.horizontalHeader()
@@ -323,24 +345,53 @@ class MainWindow(QMainWindow):
 
     def validate(self) -> None:
         if self.load.current is not None and self.act_validate.isEnabled():
-            self.sync.validate(self.load.current.loaded, self._mapping())
+            campaign = self.campaign.campaign.text().strip() if self.campaign.campaign_ok() else None
+            self.sync.validate(self.load.current.loaded, self._mapping(), campaign, self.campaign.action.currentData())
 
-    def _checked(self, plan: Plan) -> None:
+    def _checked(self, checked: Checked) -> None:
+        plan = checked.plan
         self.model.set_checks({r.number: r.message for r in plan.invalid})
         self.proxy.refresh()
-        self.report.setPlainText(check_report(plan))
+        self.report.setPlainText(check_report(plan, checked))
         self.tabs.setCurrentWidget(self.report)
+        self.campaign.set_missing(len(checked.missing))
+        unchanged = (f" ({checked.unchanged:,} of them unchanged since their last sync: not sent unless "
+                     "\"Send all rows\")") if checked.unchanged else ""
+        gone = f" · {len(checked.missing):,} no longer in the sheet" if checked.missing else ""
         self.results.show_text(
-            f"<b>Validated:</b> {len(plan.to_send):,} to send · {len(plan.invalid):,} invalid · "
-            f"{len(plan.duplicates):,} duplicates. Nothing was sent."
+            f"<b>Validated:</b> {len(plan.to_send):,} to send{unchanged} · {len(plan.invalid):,} invalid · "
+            f"{len(plan.duplicates):,} duplicates{gone}. Nothing was sent."
         )
 
     def start_sync(self) -> None:
         if self.load.current is not None and self.act_sync.isEnabled():
             self.load.remember_mapping(self._mapping())
-            self.sync.sync(self.load.current.loaded, self._mapping(), self.campaign.options)
+            remove = self.campaign.remove_missing.isVisible() and self.campaign.remove_missing.isChecked()
+            self.sync.sync(self.load.current.loaded, self._mapping(), self.campaign.options,
+                           send_all=self.campaign.send_all.isChecked(), remove_missing=remove)
+
+    def _resume_settings(self, campaign_id: str, action: str) -> None:
+        """Resuming an interrupted sync: it goes on with its own campaign and action."""
+        self.campaign.campaign.setText(campaign_id)
+        self.campaign.set_action(action)
+
+    def _missing_removed(self, report: MissingReport) -> None:
+        self._missing_report = report
+
+    def _waiting(self, text: str) -> None:
+        if text:
+            self._was_waiting = True
+            self._status(text, 0)
+            self.results.show_text(f"{self.results.summary.text()}<br>{html.escape(text)}")
+        else:
+            self.statusBar().clearMessage()
+
+    def _status(self, text: str, timeout_ms: int = 15_000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
 
     def _sync_started(self, total: int) -> None:
+        self._missing_report = None
+        self.campaign.set_missing(0)
         self.model.begin_results()
         self.tabs.setCurrentWidget(self.preview)
         self.progress.start(total)
@@ -354,15 +405,28 @@ class MainWindow(QMainWindow):
     def _saved(self, path: str) -> None:
         self.progress.finish()
         assert self.sync.book is not None
-        self.results.show_summary(self.sync.book.summary(), f"Results written into {Path(path).name}.")
+        summary = self.sync.book.summary()
+        self.results.show_summary(summary, f"Results written into {Path(path).name}.")
+        self._show_missing_report()
         self.results.retry.setEnabled(bool(self.sync.retry_rows()))
+        self.results.export_problems.setVisible(summary.problems > 0)
         self.campaign.set_recent(self.store.settings.recent_campaigns)
+        if self._was_waiting:
+            self._status(f"{Path(path).name} was closed: the results are written into it now.", 0)
+        self._was_waiting = False
+
+    def _show_missing_report(self) -> None:
+        report = getattr(self, "_missing_report", None)
+        if report is not None and report.total:
+            self.results.add_lines(f"{report.total:,} contact(s) no longer in the sheet: {report.summary_line()}:",
+                                   report.lines())
 
     def _save_failed(self, results_file: str) -> None:
         self.progress.finish()
         assert self.sync.book is not None
         self.results.show_summary(self.sync.book.summary(),
                                   f"Not written into the workbook yet; the results are kept in {results_file}.")
+        self._show_missing_report()
         self.results.retry.setEnabled(bool(self.sync.retry_rows()))
 
     def _sync_busy(self, busy: bool) -> None:
@@ -385,6 +449,55 @@ class MainWindow(QMainWindow):
             self.preview.setModel(self.model)
             self.proxy.set_enabled(False)
             self.proxy.setSourceModel(None)
+
+    # -- results files, problems --------------------------------------------------------------------
+    def apply_results_file(self) -> None:
+        current = self.load.current
+        folder = str(current.path.parent) if current else ""
+        source = self.prompts.open_results_path(folder)
+        if source is None:
+            return
+        workbook = current.path if current and source.name.startswith(current.path.name) else None
+        self._busy(f"Applying {source.name}...")
+        self.runner.start("apply", apply_results, source, workbook, self.paths,
+                          on_success=self._results_applied, on_failure=self._apply_failed)
+
+    def _results_applied(self, result: tuple[Path, Summary]) -> None:
+        target, summary = result
+        self._busy(None)
+        self.results.show_summary(summary, f"Results written into {target.name}.")
+        if self.load.current is not None and self.load.current.path == target:
+            self.load.reload()
+        else:
+            self.load.open(target)
+
+    def _apply_failed(self, exc: BaseException) -> None:
+        self._busy(None)
+        self.prompts.error(exc, "The results file could not be applied")
+
+    def export_problems(self) -> None:
+        current = self.load.current
+        if current is None:
+            return
+        out = self.prompts.save_problems_path(problems_path(current.path))
+        if out is None:
+            return
+        data = current.loaded.data
+        self._busy(f"Writing {out.name}...")
+        self.runner.start("export-problems", export_problems, current.path, data.sheet, data.header_row, out,
+                          on_success=self._problems_exported, on_failure=self._apply_failed)
+
+    def _problems_exported(self, result: tuple[Path, int]) -> None:
+        out, count = result
+        self._busy(None)
+        self._status(f"{count:,} row(s) with problems written to {out.name}.")
+        if self.prompts.confirm(
+            "Problems exported",
+            f"{count:,} row(s) with problems, and why, are in {out}. Fix them there and sync that workbook: "
+            "the same contacts are updated. Open it in Sheet Sync now?",
+            "Open it",
+        ):
+            self.load.open(out)
 
     def open_in_excel(self) -> None:
         if self.load.current is not None:
@@ -443,6 +556,8 @@ class MainWindow(QMainWindow):
         self.act_retry.setEnabled(retry)
         self.results.retry.setEnabled(retry)
         self.act_excel.setEnabled(have)
+        self.act_apply.setEnabled(not syncing and not loading)
+        self.act_export_problems.setEnabled(ready)
         self.results.open_excel.setEnabled(have)
 
     def _restore(self) -> None:

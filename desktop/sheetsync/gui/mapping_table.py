@@ -5,14 +5,20 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QLineEdit, QTableWidget, QTableWidgetItem, QWidget
 
-from sheetsync.core.mapping import CONTACT_FIELDS, FIELD_LABELS, Mapping, ResolvedMapping, Target, metadata_key_for
+from sheetsync.core.mapping import CONTACT_FIELDS, FIELD_LABELS, ROW_FIELDS, Mapping, ResolvedMapping, Target, metadata_key_for
 from sheetsync.core.workbook import SheetData
 
 from .preview_model import display
 
 METADATA = "contactMetadata"
 IGNORE = ""
-CHOICES = [(f, FIELD_LABELS[f]) for f in CONTACT_FIELDS] + [(METADATA, "Metadata"), (IGNORE, "Ignore")]
+# Contact fields, metadata, then the per-row job choices (the row's action, its campaign).
+CHOICES = ([(f, FIELD_LABELS[f]) for f in CONTACT_FIELDS] + [(METADATA, "Metadata")]
+           + [(f, FIELD_LABELS[f]) for f in ROW_FIELDS] + [(IGNORE, "Ignore")])
+CHOICE_TIPS = {
+    "action": "Each row's action: upsert, update or remove (blank: the job's action). Removals are sent last.",
+    "campaign": "Each row's campaign: an ID or a saved label (blank: the job's campaign).",
+}
 SAMPLE_ROWS = 200  # rows looked at for sample values
 
 
@@ -74,6 +80,8 @@ class MappingTable(QTableWidget):
             combo.setToolTip(f"What to send the column '{plan.header}' as")
             for value, label in CHOICES:
                 combo.addItem(label, value)
+                if value in CHOICE_TIPS:
+                    combo.setItemData(combo.count() - 1, CHOICE_TIPS[value], Qt.ItemDataRole.ToolTipRole)
             key = QLineEdit()
             key.setObjectName(f"mapKey:{plan.header}")
             key.setToolTip("The key of this value in the contact's metadata")

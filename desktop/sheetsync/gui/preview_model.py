@@ -30,6 +30,7 @@ STATUS_COLOURS = {
     st.INVALID: QColor(230, 120, 20, 110),
     st.NOT_PROCESSED: QColor(220, 180, 20, 110),
     st.SKIPPED: QColor(128, 128, 128, 80),
+    st.UNCHANGED: QColor(110, 140, 180, 60),  # calm: nothing to do, nothing wrong
 }
 CHECK_COLOUR = QColor(230, 120, 20, 60)
 ATTENTION = frozenset(st.PROBLEM_STATUSES | {st.SKIPPED})

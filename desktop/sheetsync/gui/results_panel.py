@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from sheetsync.core import results as st
@@ -11,6 +13,7 @@ ORDER = [
     (st.CREATED, "created"),
     (st.UPDATED, "updated"),
     (st.REMOVED, "removed"),
+    (st.UNCHANGED, "unchanged"),
     (st.ERROR, "errors"),
     (st.INVALID, "invalid"),
     (st.NOT_PROCESSED, "not processed"),
@@ -40,6 +43,10 @@ class ResultsPanel(QWidget):
         self.retry.setObjectName("retryButton")
         self.retry.setToolTip("Send again the rows that failed or were not sent (Ctrl+R)")
         self.retry.setEnabled(False)
+        self.export_problems = QPushButton("Export problems...")
+        self.export_problems.setObjectName("exportProblemsButton")
+        self.export_problems.setToolTip("Write the rows with problems to a new workbook, to fix them there and sync it")
+        self.export_problems.setVisible(False)
         self.open_excel = QPushButton("Open in Excel")
         self.open_excel.setObjectName("openExcelButton")
         self.open_excel.setToolTip("Open the workbook in the default app for .xlsx files (Ctrl+Shift+O)")
@@ -47,6 +54,7 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.summary, 1)
         layout.addWidget(self.problems_only)
         layout.addWidget(self.retry)
+        layout.addWidget(self.export_problems)
         layout.addWidget(self.open_excel)
 
     def show_summary(self, summary: Summary, where: str) -> None:
@@ -55,3 +63,10 @@ class ResultsPanel(QWidget):
 
     def show_text(self, text: str) -> None:
         self.summary.setText(text)
+
+    def add_lines(self, title: str, lines: list[str], limit: int = 5) -> None:
+        """A few more lines under the summary (e.g. the contacts removed because their rows are gone)."""
+        shown = [html.escape(line) for line in lines[:limit]]
+        if len(lines) > limit:
+            shown.append(f"... and {len(lines) - limit:,} more (in the log)")
+        self.summary.setText(f"{self.summary.text()}<br>{html.escape(title)} {'; '.join(shown)}")
