@@ -190,7 +190,8 @@ def test_workbook_open_in_excel_warns_then_saves_when_it_is_closed(qtbot, make_w
     assert "open in Excel" in str(failure) and Path(failure.results_path).exists()
     assert fake.named("save_choices") == [[interaction.RETRY, interaction.SAVE_AS, interaction.WAIT, interaction.KEEP]]
     qtbot.waitUntil(lambda: window.sync.waiting_for == path, timeout=5_000)
-    assert "as soon as it is closed" in window.statusBar().currentMessage()
+    assert "Waiting for list.xlsx to be closed" in window.statusBar().currentMessage()
+    assert "as soon as it is closed" in window.results.summary.text()
     assert "Sync Status" not in headers(path)  # not written while Excel has it open
     qtbot.wait(300)
     assert not window.sync.busy and window.sync.waiting_for == path  # still waiting

@@ -381,7 +381,8 @@ class MainWindow(QMainWindow):
     def _waiting(self, text: str) -> None:
         if text:
             self._was_waiting = True
-            self._status(text, 0)
+            name = self.sync.waiting_for.name if self.sync.waiting_for else "the workbook"
+            self._status(f"Waiting for {name} to be closed, to write the results into it...", 0)
             self.results.show_text(f"{self.results.summary.text()}<br>{html.escape(text)}")
         else:
             self.statusBar().clearMessage()
