@@ -241,13 +241,18 @@ def reload_sheet(loaded: LoadedSheet) -> LoadedSheet:
     """The same sheet read again from disk; the header row found again if rows were
     inserted above it (the headers, not the row number, identify it)."""
     data = loaded.data
-    fresh = load_sheet(data.path, data.sheet, data.header_row)
-    if _own_headers(fresh.data) != _own_headers(data):
+    try:
+        fresh: LoadedSheet | None = load_sheet(data.path, data.sheet, data.header_row)
+    except WorkbookError:  # that row is empty now
+        fresh = None
+    if fresh is None or _own_headers(fresh.data) != _own_headers(data):
         try:
             detected = load_sheet(data.path, data.sheet, None)
         except WorkbookError:
+            if fresh is None:
+                raise
             return fresh
-        if _own_headers(detected.data) == _own_headers(data):
+        if fresh is None or _own_headers(detected.data) == _own_headers(data):
             return detected
     return fresh
 
