@@ -185,3 +185,20 @@ def test_export_problems_with_no_problem_says_so(tmp_path: Path, sandbox: Sandbo
     assert sync(path, sandbox) == 0
     assert main(["export-problems", str(path)]) == 2
     assert "nothing to export" in capsys.readouterr().err
+
+
+def test_a_contact_on_two_rows_is_stable_and_sent_whole(tmp_path: Path, sandbox: SandboxApi) -> None:
+    path = book(tmp_path / "d.xlsx", ["First Name", "Email", "Phone"], [
+        ["Jane", "jane@example.com", "2125550100"], ["Other", "o@example.com", ""], ["Jane D.", "jane@example.com", ""],
+    ])
+    assert sync(path, sandbox) == 0
+    assert sync(path, sandbox) == 0
+    assert column(path, "Sync Status") == ["unchanged"] * 3  # no ping-pong between the two rows
+    wb = openpyxl.load_workbook(path)
+    wb.active["A2"] = "Janet"
+    wb.save(path)
+    seen = len(sandbox.requests)
+    assert sync(path, sandbox) == 0
+    assert column(path, "Sync Status") == ["updated", "unchanged", "updated"]  # both rows of Jane go
+    assert len(sandbox.requests) - seen == 2  # in two requests, in sheet order
+    assert sandbox.find("jane@example.com")["firstName"] == "Jane D."  # the sheet's last row wins

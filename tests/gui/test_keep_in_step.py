@@ -131,9 +131,9 @@ def test_second_sync_sends_only_changed_rows_and_send_all_sends_every_row(qtbot,
     sent_once = len(sandbox.requests)
 
     checked = validate_and_wait(qtbot, window)
-    assert checked.unchanged == 16
-    assert "16 of them unchanged since their last sync" in window.results.summary.text()
-    assert "16 of them are unchanged" in window.report.toPlainText()
+    assert checked.unchanged == 17  # Jane's two rows (the sample repeats her) are both stable
+    assert "17 of them unchanged since their last sync" in window.results.summary.text()
+    assert "17 of them are unchanged" in window.report.toPlainText()
 
     wb = openpyxl.load_workbook(workbook)
     wb["Contacts"]["A2"] = "Janet"  # one contact changed in Excel
@@ -141,10 +141,11 @@ def test_second_sync_sends_only_changed_rows_and_send_all_sends_every_row(qtbot,
     qtbot.waitUntil(lambda: window.model.data(window.model.index(0, 0)) == "Janet", timeout=10_000)
     sync_and_wait(qtbot, window)
     second = Counter(statuses(workbook).values())
-    assert second == Counter({"unchanged": 16, "updated": 1, "error": 2, "invalid": 1})
+    # Janet's row changed, so both rows of that contact go (the sheet's last row wins).
+    assert second == Counter({"unchanged": 15, "updated": 2, "error": 2, "invalid": 1})
     sent = [r for r in sandbox.requests[sent_once:] if r.method == "POST"]
-    assert sum(r.contacts for r in sent) == 3  # Janet and the two rows refused before
-    assert "16 unchanged" in window.results.summary.text()
+    assert sum(r.contacts for r in sent) == 4  # Janet's two rows and the two rows refused before
+    assert "15 unchanged" in window.results.summary.text()
     row2 = next(r for r in range(window.model.rowCount()) if window.model.row_number(r) == 3)
     status_col = window.model.sheet.headers.index("Sync Status")
     assert window.model.data(window.model.index(row2, status_col), Qt.ItemDataRole.BackgroundRole) == STATUS_COLOURS["unchanged"]

@@ -34,6 +34,11 @@ def normalise_phone(text: str, region: str = "US") -> PhoneResult:
     if cleaned.startswith("00") and cleaned[2:].isdigit():
         cleaned = "+" + cleaned[2:]
     number = _fast_parse(cleaned, region) if _DIGITS.fullmatch(cleaned) else None
+    if number is not None:  # ten digits in the North American plan: possible by construction
+        digits = f"1{number.national_number}"
+        if not _nanp_valid(number.national_number // 10_000):
+            return PhoneResult(digits, f"phone '{raw}' is not a valid {_where(number, region)} number (sent anyway as {digits})")
+        return PhoneResult(digits)
     if number is None:
         try:
             plain = cleaned if cleaned.startswith("+") and cleaned[1:].isdigit() else _EXTENSION.sub("", raw)

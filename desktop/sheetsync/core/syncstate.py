@@ -63,10 +63,21 @@ def state_path(paths: AppPaths, workbook: Path, sheet: str) -> Path:
     return paths.state_dir / f"{digest}.json"
 
 
+def _row_key(row: RowPlan) -> str | None:
+    """The state key of a row: its contact, and for a repeated contact its repeat number,
+    so each of a contact's rows has its own fingerprint."""
+    key = contact_key(row.email, row.phone)
+    if key is not None and row.round:
+        key += f"#{row.round}"
+    return key
+
+
 class SyncState:
     def __init__(self, path: Path, entries: dict[str, dict[str, Entry]] | None = None) -> None:
         self.path = path
         self.entries = entries or {}
+        #: fingerprints computed this run, by row number: the contacts are built once
+        self._fingerprints: dict[int, str] = {}
 
     @classmethod
     def load(cls, workbook: Path, sheet: str, paths: AppPaths | None = None) -> SyncState:
@@ -91,53 +102,74 @@ class SyncState:
         }
         write_bytes_atomic(self.path, orjson.dumps(data))
 
+    def _fingerprints_of(self, plan: Plan, rows: list[RowPlan], action: str) -> list[str]:
+        missing = [r for r in rows if r.number not in self._fingerprints]
+        for row, contact in zip(missing, plan.contacts(missing), strict=True):
+            self._fingerprints[row.number] = fingerprint(contact, row.action or action)
+        return [self._fingerprints[r.number] for r in rows]
+
     # -- before a sync ----------------------------------------------------------
     def split_unchanged(self, plan: Plan, rows: list[RowPlan], *, campaign: str, action: str) -> tuple[list[RowPlan], list[RowResult]]:
-        """(rows to send, results for the unchanged rows that are not sent)."""
+        """(rows to send, results for the unchanged rows that are not sent).
+
+        A contact on several rows is sent on all of them as soon as one changed, so the
+        campaign ends with what the sheet's last row for it says.
+        """
+        same: list[tuple[RowPlan, Entry]] = []
+        changed_contacts: set[tuple[str, str | None]] = set()
         send: list[RowPlan] = []
-        unchanged: list[RowResult] = []
-        for row, contact in zip(rows, plan.contacts(rows), strict=True):
+        for row, print_ in zip(rows, self._fingerprints_of(plan, rows, action), strict=True):
             target = row.campaign or campaign
-            key = contact_key(row.email, row.phone)
+            key = _row_key(row)
             entry = self.entries.get(target, {}).get(key) if key else None
-            row_action = row.action or action
-            if entry is not None and entry.fingerprint == fingerprint(contact, row_action) and row_action != "remove":
-                unchanged.append(RowResult(
-                    row.number, UNCHANGED,
-                    f"Not sent: unchanged since it was synced ({entry.status}, {entry.at.replace('T', ' ')}).",
-                    None,
-                ))
+            if entry is not None and entry.fingerprint == print_ and (row.action or action) != "remove":
+                same.append((row, entry))
             else:
                 send.append(row)
+                changed_contacts.add((target, contact_key(row.email, row.phone)))
+        unchanged: list[RowResult] = []
+        for row, entry in same:
+            if ((row.campaign or campaign), contact_key(row.email, row.phone)) in changed_contacts:
+                send.append(row)
+                continue
+            unchanged.append(RowResult(
+                row.number, UNCHANGED,
+                f"Not sent: unchanged since it was synced ({entry.status}, {entry.at.replace('T', ' ')}).",
+                None,
+            ))
+        order = {r.number: i for i, r in enumerate(rows)}
+        send.sort(key=lambda r: order[r.number])
         return send, unchanged
 
     def missing(self, plan: Plan, campaign: str) -> list[Entry]:
         """Contacts synced from this sheet before whose rows are gone (email and phone both absent)."""
         emails = {r.email.casefold() for r in plan.rows if r.email}
         phones = {r.phone for r in plan.rows if r.phone}
-        return [
-            e for e in self.entries.get(campaign, {}).values()
-            if not (e.email and e.email.casefold() in emails) and not (e.phone and e.phone in phones)
-        ]
+        gone: dict[str | None, Entry] = {}
+        for entry in self.entries.get(campaign, {}).values():
+            if not (entry.email and entry.email.casefold() in emails) and not (entry.phone and entry.phone in phones):
+                gone.setdefault(contact_key(entry.email, entry.phone), entry)  # once per contact
+        return list(gone.values())
 
     # -- after a sync -------------------------------------------------------------
     def record(self, plan: Plan, results: Iterable[RowResult], *, campaign: str, action: str) -> None:
         by_number = {r.number: r for r in plan.rows}
         changed = [(by_number[r.number], r) for r in results if r.number in by_number and r.status not in (SKIPPED, UNCHANGED)]
-        rows = [row for row, _ in changed]
+        prints = self._fingerprints_of(plan, [row for row, _ in changed], action)
         now = dt.datetime.now().isoformat(timespec="seconds")
-        for (row, result), contact in zip(changed, plan.contacts(rows), strict=True):
-            target = row.campaign or campaign
-            key = contact_key(row.email, row.phone)
+        for (row, result), print_ in zip(changed, prints, strict=True):
+            key = _row_key(row)
             if key is None:
                 continue
-            items = self.entries.setdefault(target, {})
+            items = self.entries.setdefault(row.campaign or campaign, {})
             if result.status in PROBLEM_STATUSES or result.status == REMOVED:
                 items.pop(key, None)  # failed: send again next time; removed: no longer there
             else:
-                items[key] = Entry(fingerprint(contact, row.action or action), result.status, now, row.email, row.phone)
+                items[key] = Entry(print_, result.status, now, row.email, row.phone)
 
     def forget(self, campaign: str, entries: Iterable[Entry]) -> None:
+        """Drop every row entry of these contacts (they were removed from the campaign)."""
+        gone = {contact_key(e.email, e.phone) for e in entries}
         items = self.entries.get(campaign, {})
-        for entry in entries:
-            items.pop(contact_key(entry.email, entry.phone) or "", None)
+        for key in [k for k, e in items.items() if contact_key(e.email, e.phone) in gone]:
+            del items[key]

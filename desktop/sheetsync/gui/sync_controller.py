@@ -41,6 +41,9 @@ RESUME, RESTART = "resume", "restart"
 WAIT_POLL_MS = 1500  # "Save when the file is closed": look again this often (and on folder changes)
 
 
+UI_REFRESH_MS = 100
+
+
 class SyncController(QObject):
     checked = Signal(object)  # Checked, after Validate
     started = Signal(int)  # rows to send
@@ -86,6 +89,14 @@ class SyncController(QObject):
         self._wait_timer = QTimer(self)
         self._wait_timer.setInterval(WAIT_POLL_MS)
         self._wait_timer.timeout.connect(self._check_closed)
+        # Results and progress reach the widgets at most every UI_REFRESH_MS: a repaint per
+        # batch (a thousand batches for 100,000 rows) would starve the event loop.
+        self._pending: list = []
+        self._pending_rows = 0
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(UI_REFRESH_MS)
+        self._refresh.timeout.connect(self._flush)
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self.busy:
@@ -285,9 +296,21 @@ class SyncController(QObject):
                 self.results_arrived.emit(item.initial)
             return
         assert isinstance(item, BatchOutcome)
-        self.results_arrived.emit(item.results)
+        self._pending.extend(item.results)
         if item.sent:
-            self.done += len(item.results)
+            self._pending_rows += len(item.results)
+        if not self._refresh.isActive():
+            self._refresh.start()
+
+    def _flush(self) -> None:
+        """Hand the results and progress gathered since the last refresh to the widgets."""
+        self._refresh.stop()
+        if self._pending:
+            results, self._pending = self._pending, []
+            self.results_arrived.emit(results)
+        if self._pending_rows:
+            self.done += self._pending_rows
+            self._pending_rows = 0
             self.progressed.emit(self.done, self.total)
 
     def cancel(self) -> None:
@@ -296,6 +319,7 @@ class SyncController(QObject):
             self.cancelling.emit()
 
     def _engine_failed(self, exc: BaseException) -> None:
+        self._flush()
         # Not a stop of the API (those end the run normally): a key with bad characters,
         # a pending journal of another job, a bug. What came back is still written.
         self.prompts.error(exc, "The sync stopped")
@@ -309,6 +333,7 @@ class SyncController(QObject):
         self._save(None)
 
     def _engine_done(self, end: JobEnd) -> None:
+        self._flush()
         self._running_book = None
         self.book = end.run.book
         self._stop = end.stop
