@@ -71,7 +71,7 @@ def main() -> int:
             print(f"save failed: {exc}", file=sys.stderr)
             return KEEP
 
-    app = make_app()
+    app = make_app()  # noqa: F841 - keeps the QApplication alive while the script runs
 
     def wait(condition=lambda: False, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

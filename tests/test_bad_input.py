@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sheetsync.cli import main
-from sheetsync.core.errors import JobConfigError, MappingError, SheetSyncError, WorkbookError
+from sheetsync.core.errors import JobConfigError, SheetSyncError
 from sheetsync.core.job import load_sheet, plan_job
 from sheetsync.core.locks import find_lock
 from sheetsync.core.workbook import list_sheets, read_sheet

@@ -29,7 +29,7 @@ from .load_controller import LoadController
 from .mapping_table import MappingTable
 from .preview_model import ProblemsFilter, SheetModel
 from .progress_panel import ProgressPanel
-from .results_panel import ResultsPanel, summary_text
+from .results_panel import ResultsPanel
 from .settings_dialog import SettingsDialog
 from .state import Connection, SettingsStore
 from .sync_controller import SyncController, check_report
