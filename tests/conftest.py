@@ -28,18 +28,18 @@ class MemoryKeyring(KeyringBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
+        self.passwords: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
+        return self.passwords.get((service, username))
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
+        self.passwords[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.store:
+        if (service, username) not in self.passwords:
             raise keyring.errors.PasswordDeleteError(username)
-        del self.store[(service, username)]
+        del self.passwords[(service, username)]
 
 
 @pytest.fixture(autouse=True)

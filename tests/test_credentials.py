@@ -30,7 +30,7 @@ def test_key_round_trip_in_the_keyring(memory_keyring) -> None:  # type: ignore[
     assert store.set(URL, "  sk-123  ") == "keyring"
     assert store.get(URL) == "sk-123"
     assert store.status(URL).source == "keyring"
-    assert list(memory_keyring.store.values()) == ["sk-123"]
+    assert list(memory_keyring.passwords.values()) == ["sk-123"]
     store.clear(URL)
     assert store.get(URL) is None
     store.clear(URL)  # clearing twice is fine
