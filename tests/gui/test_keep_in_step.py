@@ -282,3 +282,27 @@ def test_apply_results_file_from_the_file_menu(qtbot, make_window, workbook):
     assert got[2] == "created" and got[10] == "invalid"
     assert "Results written into contacts.xlsx" in window.results.summary.text()
     assert not results.exists()
+
+
+# -- routing to several campaigns ----------------------------------------------------------------
+def test_campaign_column_routes_rows_by_id_or_saved_label(qtbot, make_window, sandbox, tmp_path):
+    second = "0b9f3c52-2f0e-4a43-9d51-6c8e2b1f7a10"
+    sandbox.add_campaign(second)
+    wb = openpyxl.Workbook()
+    wb.active.title = "Contacts"
+    wb.active.append(["Email", "Where"])
+    for row in (["a@example.com", None], ["b@example.com", second], ["c@example.com", "Spring promo"], ["d@example.com", "nowhere"]):
+        wb.active.append(row)
+    path = tmp_path / "routed.xlsx"
+    wb.save(path)
+    window = keyed_window(make_window, sandbox)
+    window.store.settings.remember_campaign(second, "Spring promo")  # a label saved earlier
+    ready(qtbot, window, path)
+    labels = [window.mapping.combo("Where").itemText(i) for i in range(window.mapping.combo("Where").count())]
+    assert "Campaign" in labels
+    window.mapping.set_target("Where", "campaign")
+    sync_and_wait(qtbot, window)
+    got = statuses(path)
+    assert [got[n] for n in (2, 3, 4, 5)] == ["created", "created", "created", "invalid"]
+    assert sorted(sandbox.contacts(DEMO_CAMPAIGN_ID)) == ["a@example.com"]
+    assert sorted(sandbox.contacts(second)) == ["b@example.com", "c@example.com"]
