@@ -238,3 +238,18 @@ def test_extreme_cells_are_sent_intact_and_results_written(tmp_path: Path, sandb
     assert stored["firstName"].startswith("ctrl\x01 مرحبا 👩‍💻") and len(stored["firstName"]) == 32_767 - 6
     ws = openpyxl.load_workbook(path).active
     assert ws["C2"].value == "created" and ws["B2"].value == name[:32_767]
+
+
+def test_error_cells_count_as_empty_with_a_warning(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Email", "Phone"])
+    ws.append(["a@example.com", "#N/A"])
+    ws["B2"].data_type = "e"
+    ws.append(["#DIV/0!", "2125550100"])
+    ws["A3"].data_type = "e"
+    path = tmp_path / "err.xlsx"
+    wb.save(path)
+    data = read_sheet(path)
+    assert data.rows[0].values == ["a@example.com"] and data.rows[1].values == [None, "2125550100"]
+    assert any("2 cell(s) hold an Excel error" in w and "B2 (#N/A)" in w and "A3 (#DIV/0!)" in w for w in data.warnings)
