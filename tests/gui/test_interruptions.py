@@ -121,7 +121,7 @@ def test_workbook_changed_at_save_time_offers_reload_and_apply(qtbot, make_windo
     window = ready_window(qtbot, make_window, slow_api, path)
     fake = prompts(window)
     fake.save_choices = [interaction.RELOAD_APPLY]
-    with qtbot.waitSignal(window.sync.progressed, timeout=10_000):
+    with qtbot.waitSignal(window.sync.started, timeout=10_000):
         window.start_sync()
     # As if the user inserted rows above the data in Excel and saved during the sync: the
     # rows moved, so save_results refuses to write by row number (and Save As would read
@@ -150,7 +150,7 @@ def test_reload_and_apply_says_when_results_are_lost(qtbot, make_window, slow_ap
     window = ready_window(qtbot, make_window, slow_api, path)
     fake = prompts(window)
     fake.save_choices = [interaction.RELOAD_APPLY]
-    with qtbot.waitSignal(window.sync.progressed, timeout=10_000):
+    with qtbot.waitSignal(window.sync.started, timeout=10_000):
         window.start_sync()
     wb = openpyxl.load_workbook(path)
     wb["Contacts"].delete_rows(2, 2)  # user0 and user1 deleted in Excel meanwhile

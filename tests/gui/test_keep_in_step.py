@@ -68,6 +68,7 @@ def crash_part_way(path: Path, base_url: str, *, answered: int) -> None:
     run = prepare_run(loaded, plan, options)
     cancel = threading.Event()
     record, replies = run.journal.record, []
+    before_send, sends = run.journal.before_send, []
 
     def crash_before_recording(batch_id, results, unmatched):  # type: ignore[no-untyped-def]
         replies.append(batch_id)
@@ -76,7 +77,17 @@ def crash_part_way(path: Path, base_url: str, *, answered: int) -> None:
             return
         record(batch_id, results, unmatched)
 
+    def killed_before_sending(batch_id, rows, digest):  # type: ignore[no-untyped-def]
+        # The engine may put the next batch on the wire as soon as a slot frees: the
+        # process is "dead" by then, so nothing after the batch in flight goes out.
+        sends.append(batch_id)
+        if len(sends) > answered + 1:
+            cancel.set()
+            raise RuntimeError("killed")
+        before_send(batch_id, rows, digest)
+
     run.journal.record = crash_before_recording  # type: ignore[method-assign]
+    run.journal.before_send = killed_before_sending  # type: ignore[method-assign]
     with ContactsApi(base_url, DEMO_API_KEY) as client:
         for _ in SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows).run():
             pass

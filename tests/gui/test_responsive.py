@@ -14,6 +14,9 @@ from sheetsync.sandbox.workbooks import make_contacts_workbook
 
 from .conftest import open_and_wait
 
+# Event-loop gaps are measured with nothing else running: ./dev test runs these alone.
+pytestmark = pytest.mark.serial
+
 MAX_GAP = 0.25  # seconds; a bound for a shared machine (the benchmark measures the real figure)
 
 
@@ -37,6 +40,7 @@ class GapMeter:
             self._on_tick(len(self.gaps))
 
     def __enter__(self) -> GapMeter:
+        self._started = time.perf_counter()
         self.timer.start()
         return self
 
@@ -45,6 +49,9 @@ class GapMeter:
 
     @property
     def longest(self) -> float:
+        """The longest gap; with fewer than two ticks, the whole time it ran was one gap."""
+        if self._last is None or not self.gaps:
+            return time.perf_counter() - self._started
         return max(self.gaps)
 
 

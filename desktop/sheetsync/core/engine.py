@@ -126,6 +126,11 @@ class SyncEngine:
         self._max_batch = self.options.batch_size
         self._lock = threading.Lock()
         self._count = 0
+        # Requests on the wire are limited by this gate, not by the pool: up to twice as many
+        # batches are prepared (contacts built) and reconciled on either side of their
+        # request, so a slot is reused the moment its answer arrives.
+        self._slots = threading.Condition()
+        self._busy = 0
 
     @property
     def total(self) -> int:
@@ -157,7 +162,7 @@ class SyncEngine:
         self.plan.contacts([])  # build the row index before threads share it
         unsent: list[RowPlan] = []
         phases = self._phases()
-        with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sheetsync-batch") as pool:
+        with ThreadPoolExecutor(2 * self.options.concurrency, thread_name_prefix="sheetsync-batch") as pool:
             for position, rows in enumerate(phases):
                 yield from self._run_round(pool, rows, unsent)
                 if self._stopping():
@@ -191,7 +196,7 @@ class SyncEngine:
         pending = [(target, queue) for target, queue in queues.items()]
         in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
         while pending or in_flight:
-            while pending and len(in_flight) < self._limit and not self._stopping():
+            while pending and len(in_flight) < 2 * self._limit and not self._stopping():
                 target, queue = pending[0]
                 batch, rest = queue[: self._max_batch], queue[self._max_batch :]
                 if rest:
@@ -247,18 +252,37 @@ class SyncEngine:
 
     def _send_batch(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
         outcome = self._send_rows(rows, campaign, action)
-        self._note_success()
+        if outcome.sent:
+            self._note_success()
         return self._numbered(outcome)
+
+    def _acquire(self) -> bool:
+        """Wait for a free request slot; False when the job is stopping (send nothing)."""
+        with self._slots:
+            while self._busy >= self._limit and not self._stopping():
+                self._slots.wait(0.05)
+            if self._stopping():
+                return False
+            self._busy += 1
+            return True
+
+    def _release(self) -> None:
+        with self._slots:
+            self._busy -= 1
+            self._slots.notify_all()
 
     def _send_rows(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
         body = self._body(rows, action)
         batch_id = uuid.uuid4().hex
-        if self.journal is not None:
-            digest = hashlib.sha256(orjson.dumps(body)).hexdigest()
-            self.journal.before_send(batch_id, [r.number for r in rows], digest)
+        digest = hashlib.sha256(orjson.dumps(body)).hexdigest() if self.journal is not None else ""
+        if not self._acquire():
+            return self._unsent_outcome(list(rows))
         try:
+            if self.journal is not None:
+                self.journal.before_send(batch_id, [r.number for r in rows], digest)
             reply = self.sender.post_contacts(campaign, body)
         except BatchTooLarge as exc:
+            self._release()
             if len(rows) == 1:
                 return self._failed(batch_id, rows, f"The server refused this contact as too large: {exc}")
             half = len(rows) // 2
@@ -275,7 +299,18 @@ class SyncEngine:
                 first.server_message or second.server_message,
             )
         except BatchFailed as exc:
+            self._release()
             return self._failed(batch_id, rows, str(exc))
+        except JobStopped as exc:
+            with self._lock:  # before the slot frees: no batch waiting at the gate goes out
+                if self.stop_error is None:
+                    self.stop_error = exc
+            self._release()
+            raise
+        except BaseException:
+            self._release()
+            raise
+        self._release()
         done = reconcile(
             rows,
             reply.success,
