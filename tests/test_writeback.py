@@ -13,6 +13,7 @@ import pytest
 from openpyxl.worksheet.table import Table
 from python_calamine import CalamineWorkbook
 
+from sheetsync.core.values import column_letter
 from sheetsync.core import writeback
 from sheetsync.core.errors import SaveError, WorkbookError
 from sheetsync.core.writeback import (
@@ -660,7 +661,7 @@ def _sheets(draw):
         for _ in range(draw(st.integers(0, 6))):
             cgap = draw(st.integers(1, 3))
             col += cgap
-            ref = f' r="{writeback._col_letters(col)}{rnum}"' if cgap > 1 or draw(st.booleans()) else ""
+            ref = f' r="{column_letter(col)}{rnum}"' if cgap > 1 or draw(st.booleans()) else ""
             if draw(st.booleans()):
                 number = draw(st.integers(-5, 10**6))
                 parts.append(f"<{prefix}c{ref}><{prefix}v>{number}</{prefix}v></{prefix}c>")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Union
 
 from sheetsync.core.errors import SaveError, WorkbookError
+from sheetsync.core.values import column_letter
 from sheetsync.core.xlsxpackage import (
     Package,
     UnsupportedWorkbook,
@@ -236,13 +237,6 @@ def xml_text(text: str) -> bytes:
     return text.replace('"', "&quot;").encode("utf-8")
 
 
-def _col_letters(col: int) -> str:
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
 
 def _col_number(letters: bytes) -> int:
     n = 0
@@ -292,7 +286,7 @@ class _Plan:
     def set_prefix(self, p: bytes) -> None:
         """Precompute the byte templates of new cells for the sheet's namespace prefix."""
         self.prefix = p
-        self.starts = {c: b'<%sc r="%s' % (p, _col_letters(c).encode()) for c in self.cols}
+        self.starts = {c: b'<%sc r="%s' % (p, column_letter(c).encode()) for c in self.cols}
         self.str_mid = b'" t="inlineStr"><%sis><%st xml:space="preserve">' % (p, p)
         self.str_end = b"</%st></%sis></%sc>" % (p, p, p)
         self.date_s = b"%d" % self.date_style if self.date_style is not None else b""
@@ -443,8 +437,8 @@ def _parse_ref(ref: bytes) -> tuple[int, int, int, int] | None:
 
 def _format_ref(box: tuple[int, int, int, int]) -> bytes:
     c1, r1, c2, r2 = box
-    first = f"{_col_letters(c1)}{r1}"
-    return (first if (c1, r1) == (c2, r2) else f"{first}:{_col_letters(c2)}{r2}").encode()
+    first = f"{column_letter(c1)}{r1}"
+    return (first if (c1, r1) == (c2, r2) else f"{first}:{column_letter(c2)}{r2}").encode()
 
 
 def _extend_right(ref: bytes, plan: _Plan) -> bytes | None:
@@ -780,7 +774,7 @@ def _merge_cells(body: bytes, rnum: int, values: Sequence[Value], plan: _Plan) -
             continue
         raw = body[old.start : old.end]
         if not old.has_r:
-            ref = _col_letters(old.col).encode() + b"%d" % rnum
+            ref = column_letter(old.col).encode() + b"%d" % rnum
             raw = raw[: len(p) + 2] + b' r="%s"' % ref + raw[len(p) + 2 :]
         parts.append(raw)
     tail = body[pos:]
@@ -795,7 +789,7 @@ def _merge_cells(body: bytes, rnum: int, values: Sequence[Value], plan: _Plan) -
 
 def _check_replaceable(raw: bytes, col: int, rnum: int, plan: _Plan) -> None:
     if b"<%sf" % plan.prefix in raw:
-        ref = f"{_col_letters(col)}{rnum}"
+        ref = f"{column_letter(col)}{rnum}"
         raise UnsupportedWorkbook(
             f'Cell {ref} of sheet "{plan.sheet_name}" in {plan.file_name} holds a formula, but '
             "it is in a column Sheet Sync writes results into. Move or delete that formula in "
@@ -867,7 +861,7 @@ def _check_range(ref: bytes, plan: _Plan, what: str, *, anchor_ok: bool) -> None
                 continue
             if values[i] is None and anchor_ok:
                 continue  # nothing is written there
-            cell = f"{_col_letters(col)}{rnum}"
+            cell = f"{column_letter(col)}{rnum}"
             advice = (
                 "Unmerge those cells in Excel (or move the status columns), save, and sync again."
                 if anchor_ok

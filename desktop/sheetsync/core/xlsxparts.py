@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from .values import column_letter
 
 __all__ = ["StyleInfo", "date_styles", "ensure_datetime_xf", "extend_table"]
 
@@ -119,13 +120,6 @@ def _col_number(letters: str) -> int:
     return n
 
 
-def _col_letters(col: int) -> str:
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
 
 def _box(ref: bytes) -> tuple[int, int, int, int] | None:
     m = re.fullmatch(rb"\$?([A-Za-z]{1,3})\$?(\d+):\$?([A-Za-z]{1,3})\$?(\d+)", ref.strip())
@@ -136,7 +130,7 @@ def _box(ref: bytes) -> tuple[int, int, int, int] | None:
 
 
 def _ref(c1: int, r1: int, c2: int, r2: int) -> bytes:
-    return f"{_col_letters(c1)}{r1}:{_col_letters(c2)}{r2}".encode()
+    return f"{column_letter(c1)}{r1}:{column_letter(c2)}{r2}".encode()
 
 
 def _attr_text(text: str) -> bytes:
@@ -231,7 +225,7 @@ def extend_filter_database(
         r1 = int(r.group(4))
         if r1 != header_row or c1 > lo or not lo - 1 <= c2 < hi:
             return None
-        new_rng = rng[: r.start(6)] + _col_letters(hi).encode() + rng[r.end(6) :]
+        new_rng = rng[: r.start(6)] + column_letter(hi).encode() + rng[r.end(6) :]
         text = sheet_part + bang + new_rng
         return workbook[: m.start(2)] + text + workbook[m.end(2) :]
     return None
