@@ -268,3 +268,17 @@ def test_apply_results_follows_rows_moved_since(contacts_1k: Path, sandbox: Sand
     assert ws["C5"].value == "user0@example.com" and ws["M5"].value == "created"
     assert ws["C6"].value == "user1@example.com" and ws["M6"].value == "error"
     assert ws["M2"].value is None
+
+
+def test_demo_runs_again_from_scratch(app_home: Path) -> None:
+    """`sheetsync demo` on a machine without a display: the whole job, twice in a row."""
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-m", "sheetsync", "demo", "--headless"],
+                                capture_output=True, text=True, timeout=120, check=False,
+                                env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+        assert result.returncode == 0, result.stderr
+        assert "16 created, 1 updated, 2 error, 1 invalid" in result.stdout
+        assert "The demo campaign now holds 16 contact(s)" in result.stdout
+    demo = app_home / "data" / "demo" / "sample-contacts.xlsx"
+    ws = openpyxl.load_workbook(demo)["Contacts"]
+    assert ws.cell(1, 10).value == "Sync Status" and ws.cell(2, 10).value == "created"

@@ -130,7 +130,8 @@ def run_app(workbook: Path | None = None) -> int:
 
 def run_demo() -> int:
     """The window on a copy of the sample workbook, connected to a local demo API."""
-    from sheetsync.core.demo import copy_sample_workbook
+    from sheetsync.core.demo import SAMPLE_SHEET, copy_sample_workbook, demo_mapping
+    from sheetsync.core.settings import Settings
     from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, SandboxApi
 
     paths = AppPaths.default()
@@ -139,7 +140,10 @@ def run_demo() -> int:
         window = create_window(paths, demo_url=api.base_url, demo_key=DEMO_API_KEY)
         prefill_demo(window, DEMO_CAMPAIGN_ID)
         window.show()
-        window.open_path(copy_sample_workbook())
+        workbook = copy_sample_workbook()
+        key = Settings.mapping_key(workbook, SAMPLE_SHEET)
+        window.store.settings.mappings.setdefault(key, demo_mapping().to_json())
+        window.open_path(workbook)
         return app.exec()
 
 
