@@ -45,7 +45,7 @@ class Resumed:
     def describe(self) -> str:
         header = self.state.header
         parts = [
-            f"An interrupted sync of this workbook (started {header.started or 'earlier'}, "
+            f"An interrupted sync of this workbook (started {header.started.replace('T', ' ') or 'earlier'}, "
             f"action {header.action}) was found: {len(self.recovered):,} row(s) already have "
             f"results, {len(self.never_sent):,} were never sent"
         ]
