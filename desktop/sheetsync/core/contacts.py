@@ -94,9 +94,6 @@ class Plan:
     def duplicates(self) -> list[RowPlan]:
         return [r for r in self.rows if r.duplicate_of is not None]
 
-    def row_values(self) -> dict[int, DataRow]:
-        return {r.number: r for r in self.sheet.rows}
-
     def contacts(self, plans: list[RowPlan]) -> Iterator[dict[str, Any]]:
         """The contact objects for ``plans``, built now, in order."""
         by_number = self._index()

@@ -118,7 +118,7 @@ def reconcile(
         if previous is not None and previous.status == ERROR:
             previous.message += f" (the server also listed it as {word})"
             continue
-        found[row.number] = RowResult(row.number, word, _row_notes(row), at)
+        found[row.number] = RowResult(row.number, word, row.message, at)  # the row's own warnings
     for item in errors:
         row = index.find(item)
         if row is None:
@@ -134,10 +134,6 @@ def reconcile(
     missing = _not_processed_message(server_message, unmatched, action)
     results = [found.get(r.number) or RowResult(r.number, NOT_PROCESSED, missing, at) for r in rows]
     return Reconciled(results, unmatched)
-
-
-def _row_notes(row: RowPlan) -> str:
-    return row.message
 
 
 def _not_processed_message(server_message: str | None, unmatched: list[Any], action: str) -> str:
