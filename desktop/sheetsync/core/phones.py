@@ -33,18 +33,17 @@ def normalise_phone(text: str, region: str = "US") -> PhoneResult:
     cleaned = _FORMATTING.sub("", raw)
     if cleaned.startswith("00") and cleaned[2:].isdigit():
         cleaned = "+" + cleaned[2:]
-    number = _fast_parse(cleaned, region) if _DIGITS.fullmatch(cleaned) else None
-    if number is not None:  # ten digits in the North American plan: possible by construction
-        digits = f"1{number.national_number}"
-        if not _nanp_valid(number.national_number // 10_000):
-            return PhoneResult(digits, f"phone '{raw}' is not a valid {_where(number, region)} number (sent anyway as {digits})")
+    national = _fast_national(cleaned, region) if _DIGITS.fullmatch(cleaned) else None
+    if national is not None:  # ten digits in the North American plan: possible by construction
+        digits = "1" + national
+        if not _nanp_valid(int(national[:6])):
+            return PhoneResult(digits, f"phone '{raw}' is not a valid {region.upper()} number (sent anyway as {digits})")
         return PhoneResult(digits)
-    if number is None:
-        try:
-            plain = cleaned if cleaned.startswith("+") and cleaned[1:].isdigit() else _EXTENSION.sub("", raw)
-            number = phonenumbers.parse(plain, region)
-        except phonenumbers.NumberParseException:
-            return PhoneResult(None, f"'{raw}' is not a phone number")
+    try:
+        plain = cleaned if cleaned.startswith("+") and cleaned[1:].isdigit() else _EXTENSION.sub("", raw)
+        number = phonenumbers.parse(plain, region)
+    except phonenumbers.NumberParseException:
+        return PhoneResult(None, f"'{raw}' is not a phone number")
     if not phonenumbers.is_possible_number(number):
         return PhoneResult(None, f"'{raw}' is not a possible phone number for {_where(number, region)}")
     digits = f"{number.country_code}{number.national_number}"
@@ -64,8 +63,8 @@ def _country_code(region: str) -> int:
     return phonenumbers.country_code_for_region(region.upper())
 
 
-def _fast_parse(cleaned: str, region: str) -> phonenumbers.PhoneNumber | None:
-    """Plain digits in a North American region: build the number without the parser."""
+def _fast_national(cleaned: str, region: str) -> str | None:
+    """Plain digits in a North American region: the ten-digit national number, no parser."""
     if cleaned.startswith("+") or _country_code(region) != 1:
         return None
     digits = cleaned
@@ -73,7 +72,7 @@ def _fast_parse(cleaned: str, region: str) -> phonenumbers.PhoneNumber | None:
         digits = digits[1:]
     if len(digits) != 10 or digits[0] in "01":
         return None
-    return phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+    return digits
 
 
 def _is_valid(country_code: int, national: int, leading_zero: bool) -> bool:
