@@ -207,3 +207,21 @@ def test_selftest_passes(qtbot):
     from sheetsync.selftest import run_selftest
 
     assert run_selftest() == 0
+
+
+def test_macos_open_with_event_opens_the_workbook(qtbot, make_window, workbook):
+    """Finder's "Open With" sends a QFileOpenEvent to the application."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QFileOpenEvent
+
+    from sheetsync.gui.app import FileOpenForwarder
+
+    window = make_window()
+    forwarder = FileOpenForwarder(window)
+    app = QCoreApplication.instance()
+    app.installEventFilter(forwarder)
+    try:
+        QCoreApplication.sendEvent(app, QFileOpenEvent(str(workbook)))
+        qtbot.waitUntil(lambda: window.model.rowCount() == 20, timeout=10_000)
+    finally:
+        app.removeEventFilter(forwarder)

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import QApplication
 
@@ -118,10 +118,28 @@ def _start(paths: AppPaths) -> QApplication:
     return app
 
 
+class FileOpenForwarder(QObject):
+    """macOS "Open With" and Finder double-clicks arrive as QFileOpenEvent, not as an
+    argument (Windows and Linux pass the path on the command line): open them."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.FileOpen:
+            path = event.file()  # type: ignore[attr-defined]
+            if path:
+                self._window.open_path(Path(path))
+                return True
+        return False
+
+
 def run_app(workbook: Path | None = None) -> int:
     paths = AppPaths.default()
     app = _start(paths)
     window = create_window(paths)
+    app.installEventFilter(FileOpenForwarder(window))
     window.show()
     if workbook is not None:
         window.open_path(Path(workbook))
