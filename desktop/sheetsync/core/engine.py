@@ -193,15 +193,15 @@ class SyncEngine:
         queues: dict[tuple[str, str], list[RowPlan]] = {}
         for row in rows:
             queues.setdefault(self._target(row), []).append(row)
-        pending = [(target, queue) for target, queue in queues.items()]
+        # (target, its rows, how many of them are already submitted)
+        pending = [[target, queue, 0] for target, queue in queues.items()]
         in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
         while pending or in_flight:
             while pending and len(in_flight) < 2 * self._limit and not self._stopping():
-                target, queue = pending[0]
-                batch, rest = queue[: self._max_batch], queue[self._max_batch :]
-                if rest:
-                    pending[0] = (target, rest)
-                else:
+                target, queue, start = pending[0]
+                batch = queue[start : start + self._max_batch]
+                pending[0][2] = start + len(batch)
+                if pending[0][2] >= len(queue):
                     pending.pop(0)
                 in_flight[pool.submit(self._send_batch, batch, *target)] = batch
             if not in_flight:
@@ -212,7 +212,7 @@ class SyncEngine:
                 outcome = self._collect(future, batch)
                 if outcome is not None:
                     yield outcome
-        unsent.extend(r for _, queue in pending for r in queue)
+        unsent.extend(r for _, queue, start in pending for r in queue[start:])
 
     def _collect(self, future: Future[BatchOutcome], batch: list[RowPlan]) -> BatchOutcome | None:
         try:
