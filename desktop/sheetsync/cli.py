@@ -250,45 +250,43 @@ def run_sync(
     """Send (resuming an interrupted job if its journal is there), write back, summarise."""
     import threading
 
-    from .core.client import ContactsApi
-    from .core.engine import SyncEngine
     from .core.errors import SaveError
     from .core.job import save_results
     from .core.logsetup import add_secret
-    from .core.resume import prepare_run
+    from .core.syncjob import JobEnd, Started, run_job
 
     add_secret(api_key)
-    run = prepare_run(loaded, plan, options, restart=restart, send_all=send_all)
-    if run.resumed is not None:
-        print(run.resumed.describe(), file=out)
-        if run.resumed.in_flight:
-            again = "sent again (upsert and updateOnly are safe to repeat)" if run.resumed.can_resend_in_flight \
-                else "marked error, not sent again (a removal is not repeated blindly)"
-            print(f"The {len(run.resumed.in_flight):,} row(s) whose outcome is unknown are {again}.", file=out)
-    book = run.book
-    progress = _Progress(len(run.rows), enabled=not quiet and sys.stderr.isatty())
-    holder: dict[str, SyncEngine] = {}
-    client = ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled))
-    engine = SyncEngine(plan, options, client, cancel=threading.Event(), journal=run.journal, rows=run.rows)
-    holder["engine"] = engine
+    cancel = threading.Event()
+    job = run_job(loaded, plan, options, base_url, api_key, cancel,
+                  restart=restart, send_all=send_all, remove_gone=remove_missing)
+    started: Started = next(job)
+    run = started.run
+    _print_resumed(run.resumed, out)
+    progress = _Progress(started.total, enabled=not quiet and sys.stderr.isatty())
+    end: JobEnd | None = None
     try:
-        with client:
-            for outcome in engine.run():
-                book.add(outcome)
-                if outcome.sent:
-                    progress.batch(len(outcome.results))
-            if remove_missing and engine.stop_error is None and not engine.cancelled:
-                run.remember()  # first note what this run sent, then what is missing
-                _remove_missing(run, client, out)
+        while True:
+            outcome = next(job)
+            if outcome.sent:
+                progress.batch(len(outcome.results))
+    except StopIteration as stop:
+        end = stop.value
     except KeyboardInterrupt:
-        engine.cancel.set()
+        cancel.set()
+        job.close()  # closes the journal: what was answered is recorded
+        run.remember()
         print("\nsheetsync: interrupted; writing the results received so far", file=sys.stderr)
     finally:
         progress.done()
-        run.journal.close()
-    run.remember()
-    if engine.stop_error is not None:
-        print(f"sheetsync: {engine.stop_error}", file=sys.stderr)
+    stop_error = end.stop if end is not None else None
+    if end is not None and end.missing is not None and end.missing.total:
+        report = end.missing
+        print(f"{report.total} contact(s) were no longer in the sheet: {report.summary_line()}.", file=out)
+        for line in report.lines()[:10]:
+            print(f"  {line}", file=out)
+    if stop_error is not None:
+        print(f"sheetsync: {stop_error}", file=sys.stderr)
+    book = run.book
     summary = book.summary()
     try:
         save_results(loaded.data, book, stamp=loaded.stamp)
@@ -308,20 +306,19 @@ def run_sync(
     if book.unmatched:
         print(f"note: {len(book.unmatched)} item(s) of the server's answers matched no row; they are in the log.", file=out)
         log.warning("unmatched server items: %s", json.dumps(book.unmatched, default=str)[:10_000])
-    if engine.stop_error is not None:
-        return engine.stop_error.exit_code
+    if stop_error is not None:
+        return stop_error.exit_code
     return EXIT_PROBLEMS if summary.problems else EXIT_OK
 
 
-def _remove_missing(run: Any, client: Any, out: TextIO) -> None:
-    """Remove the contacts whose rows left the sheet (opt-in), and report each one."""
-    from .core.missing import remove_missing
-
-    report = remove_missing(run, client)
-    if report.total:
-        print(f"{report.total} contact(s) were no longer in the sheet: {report.summary_line()}.", file=out)
-        for line in report.lines()[:10]:
-            print(f"  {line}", file=out)
+def _print_resumed(resumed: Any, out: TextIO) -> None:
+    if resumed is None:
+        return
+    print(resumed.describe(), file=out)
+    if resumed.in_flight:
+        again = "sent again (upsert and updateOnly are safe to repeat)" if resumed.can_resend_in_flight \
+            else "marked error, not sent again (a removal is not repeated blindly)"
+        print(f"The {len(resumed.in_flight):,} row(s) whose outcome is unknown are {again}.", file=out)
 
 
 class _Progress:

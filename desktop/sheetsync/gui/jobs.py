@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sheetsync.core.client import ContactsApi
-from sheetsync.core.contacts import Plan, RowPlan
-from sheetsync.core.engine import BatchOutcome, JobOptions, SyncEngine
-from sheetsync.core.errors import JobStopped, MappingError, SaveError, WorkbookError
+from sheetsync.core.contacts import Plan
+from sheetsync.core.errors import MappingError, SaveError, WorkbookError
 from sheetsync.core.export import export_problems_of
 from sheetsync.core.job import (
     FileStamp, LoadedSheet, ResultBook, apply_results_file, load_sheet, plan_job, reload_sheet,
@@ -22,11 +18,11 @@ from sheetsync.core.job import (
 from sheetsync.core.journal import JobJournal, JournalState
 from sheetsync.core.locks import LockInfo, find_lock, save_blocker
 from sheetsync.core.mapping import Mapping, ResolvedMapping, resolve
-from sheetsync.core.missing import MissingReport, remove_missing
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.profiles import find_profile
 from sheetsync.core.results import RowResult
-from sheetsync.core.resume import PreparedRun, Resumed, discard_journal, match_journal, pending_journal, prepare_run
+from sheetsync.core.resume import Resumed, discard_journal, match_journal, pending_journal
+from sheetsync.core.syncjob import JobEnd, Started, run_job
 from sheetsync.core.settings import Settings
 from sheetsync.core.syncstate import Entry, SyncState
 from sheetsync.core.workbook import SheetInfo, default_sheet, list_sheets
@@ -150,58 +146,6 @@ def preflight(loaded: LoadedSheet, mapping: Mapping, region: str, labels: dict[s
     resumed = match_journal(state, plan) if state is not None else None
     missing = len(SyncState.load(path, loaded.data.sheet, paths).missing(plan, campaign)) if campaign else 0
     return Preflight(plan, find_lock(path), resumed, missing)
-
-
-@dataclass
-class Started:
-    """The first thing ``run_job`` yields: what it sends, and the results known already
-    (recovered from the journal, unchanged rows, invalid rows). ``book`` is the job's; the
-    GUI thread reads it only once the worker has finished."""
-
-    total: int
-    initial: list[RowResult]
-    resumed: Resumed | None
-    unchanged: int
-    book: ResultBook
-    journal: JobJournal
-
-
-@dataclass
-class JobEnd:
-    stop: JobStopped | None
-    run: PreparedRun
-    missing: MissingReport | None = None
-
-
-def run_job(
-    loaded: LoadedSheet, plan: Plan, options: JobOptions, base_url: str, api_key: str, cancel: threading.Event, *,
-    paths: AppPaths, restart: bool = False, resend_in_flight: bool = True, send_all: bool = False,
-    rows: Sequence[RowPlan] | None = None, previous: dict[int, RowResult] | None = None,
-    remove_gone: bool = False,
-) -> Iterator[Started | BatchOutcome]:
-    """The CLI's ``run_sync`` without the save: prepare (journal, resume, unchanged rows),
-    send, record; yields Started, then one outcome per batch; returns a JobEnd."""
-    run = prepare_run(loaded, plan, options, paths=paths, restart=restart, resend_in_flight=resend_in_flight,
-                      send_all=send_all, rows=None if rows is None else list(rows))
-    for number, result in (previous or {}).items():  # Retry failed rows: the other rows keep theirs
-        run.book.results.setdefault(number, result)
-    yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal)
-    holder: dict[str, SyncEngine] = {}
-    report: MissingReport | None = None
-    try:
-        with ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled)) as client:
-            engine = SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows)
-            holder["engine"] = engine
-            for outcome in engine.run():
-                run.book.add(outcome)
-                yield outcome
-            if remove_gone and engine.stop_error is None and not engine.cancelled:
-                run.remember()  # first note what this run sent, then what is missing
-                report = remove_missing(run, client)
-    finally:
-        run.journal.close()
-    run.remember()
-    return JobEnd(engine.stop_error, run, report)
 
 
 @dataclass

@@ -1,0 +1,79 @@
+"""One sync job from the rows to the results in memory, for the window and the command line.
+
+``run_job`` is a generator: it prepares the run (journal, resume, unchanged rows), yields
+``Started``, then one ``BatchOutcome`` per batch as the engine produces them, removes the
+contacts gone from the sheet when asked, records what was sent, and returns a ``JobEnd``.
+Saving the workbook is the caller's next step (``job.save_results``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .client import ContactsApi
+from .contacts import Plan, RowPlan
+from .engine import BatchOutcome, JobOptions, SyncEngine
+from .errors import JobStopped
+from .job import LoadedSheet, ResultBook
+from .journal import JobJournal
+from .missing import MissingReport, remove_missing
+from .paths import AppPaths
+from .results import RowResult
+from .resume import PreparedRun, Resumed, prepare_run
+
+
+@dataclass
+class Started:
+    """The first thing ``run_job`` yields: what it sends, and the results known already
+    (recovered from the journal, unchanged rows, invalid rows). ``book`` is the job's; the
+    GUI thread reads it only once the worker has finished."""
+
+    total: int
+    initial: list[RowResult]
+    resumed: Resumed | None
+    unchanged: int
+    book: ResultBook
+    journal: JobJournal
+    run: PreparedRun
+
+
+@dataclass
+class JobEnd:
+    stop: JobStopped | None
+    run: PreparedRun
+    missing: MissingReport | None = None
+
+
+def run_job(
+    loaded: LoadedSheet, plan: Plan, options: JobOptions, base_url: str, api_key: str, cancel: threading.Event, *,
+    paths: AppPaths | None = None, restart: bool = False, resend_in_flight: bool = True, send_all: bool = False,
+    rows: Sequence[RowPlan] | None = None, previous: dict[int, RowResult] | None = None,
+    remove_gone: bool = False,
+) -> Iterator[Started | BatchOutcome]:
+    """Prepare, send, record; yields Started, then one outcome per batch; returns a JobEnd.
+
+    ``previous``: results of rows not sent this time (Retry failed rows keeps the others').
+    """
+    run = prepare_run(loaded, plan, options, paths=paths, restart=restart, resend_in_flight=resend_in_flight,
+                      send_all=send_all, rows=None if rows is None else list(rows))
+    for number, result in (previous or {}).items():  # Retry failed rows: the other rows keep theirs
+        run.book.results.setdefault(number, result)
+    yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
+    holder: dict[str, SyncEngine] = {}
+    report: MissingReport | None = None
+    try:
+        with ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled)) as client:
+            engine = SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows)
+            holder["engine"] = engine
+            for outcome in engine.run():
+                run.book.add(outcome)
+                yield outcome
+            if remove_gone and engine.stop_error is None and not engine.cancelled:
+                run.remember()  # first note what this run sent, then what is missing
+                report = remove_missing(run, client)
+    finally:
+        run.journal.close()
+    run.remember()
+    return JobEnd(engine.stop_error, run, report)
