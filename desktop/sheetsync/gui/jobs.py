@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,26 +85,16 @@ def load_workbook(path: Path, sheet: str | None, header_row: int | None, saved: 
         warnings.append(f"The saved mapping was not used: {exc}")
         resolved = resolve(loaded.data.headers, None, is_status=status)
     journal = pending_journal(Path(path), paths) if paths is not None else None
-    settle()
     return LoadResult(Path(path), sheets, loaded, mapping, resolved, warnings + resolved.warnings,
                       profile_used, journal)
 
 
-def settle() -> None:
-    """Move what was just read out of the cyclic GC's way.
-
-    A sheet of 100,000 rows is over a million objects; every full collection walks them
-    all while holding the GIL, which stalls the GUI thread for 100-300 ms each time.
-    Frozen objects are still freed by reference counting when the sheet is dropped.
-    """
-    gc.freeze()
-
-
 def check_rows(sheet: Any, mapping: Mapping, region: str, labels: dict[str, str] | None = None) -> Plan:
-    """plan_job, then settle (see above): Validate and Sync start with this."""
-    plan = plan_job(sheet, mapping, region=region, campaign_labels=labels)
-    settle()
-    return plan
+    """plan_job with the window's region and campaign labels: Validate and Sync start with this.
+
+    (The worker keeps the cyclic GC out of the way of what it builds: worker._quiet_gc.)
+    """
+    return plan_job(sheet, mapping, region=region, campaign_labels=labels)
 
 
 @dataclass

@@ -79,7 +79,7 @@ def _quiet_gc() -> Iterator[None]:
     A 100,000-row sheet is over a million objects; a full collection triggered by the
     worker's allocations walks them all holding the GIL, which freezes the window for
     hundreds of milliseconds. Reference counting still frees everything meanwhile; when the
-    last task ends, what it built is frozen out of later collections (see jobs.settle).
+    last task ends, what it built is frozen out of later collections (gc.freeze).
     """
     global _gc_tasks
     with _gc_lock:
