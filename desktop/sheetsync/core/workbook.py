@@ -144,17 +144,21 @@ def _open(path: Path) -> calamine.CalamineWorkbook:
         ) from exc
 
 
+def _sheet_infos(book: calamine.CalamineWorkbook) -> list[SheetInfo]:
+    return [
+        SheetInfo(
+            name=meta.name,
+            visible=meta.visible == calamine.SheetVisibleEnum.Visible,
+            is_worksheet=meta.typ == calamine.SheetTypeEnum.WorkSheet,
+        )
+        for meta in book.sheets_metadata
+    ]
+
+
 def list_sheets(path: Path) -> list[SheetInfo]:
     book = _open(Path(path))
     try:
-        return [
-            SheetInfo(
-                name=meta.name,
-                visible=meta.visible == calamine.SheetVisibleEnum.Visible,
-                is_worksheet=meta.typ == calamine.SheetTypeEnum.WorkSheet,
-            )
-            for meta in book.sheets_metadata
-        ]
+        return _sheet_infos(book)
     finally:
         book.close()
 
@@ -177,11 +181,7 @@ def read_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
     path = Path(path)
     book = _open(path)
     try:
-        sheets = [
-            SheetInfo(m.name, m.visible == calamine.SheetVisibleEnum.Visible,
-                      m.typ == calamine.SheetTypeEnum.WorkSheet)
-            for m in book.sheets_metadata
-        ]
+        sheets = _sheet_infos(book)
         name = sheet if sheet is not None else default_sheet(sheets)
         info = next((s for s in sheets if s.name == name), None)
         if info is None:
