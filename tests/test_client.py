@@ -26,6 +26,7 @@ from sheetsync.core.client import (
     RetryPolicy,
     check_base_url,
     parse_retry_after,
+    tls_context,
 )
 from sheetsync.core.errors import (
     BadResponse,
@@ -482,8 +483,8 @@ def test_key_echoed_by_a_server_is_redacted() -> None:
 
 
 @pytest.fixture
-def self_signed(tmp_path: Any) -> ssl.SSLContext:
-    """A server context with a self-signed certificate for 127.0.0.1 (no CA trusts it)."""
+def self_signed_files(tmp_path: Any) -> tuple[Any, Any]:
+    """A self-signed certificate for 127.0.0.1 and its key (no CA trusts it)."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl is not installed")
@@ -491,9 +492,30 @@ def self_signed(tmp_path: Any) -> ssl.SSLContext:
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def self_signed(self_signed_files: tuple[Any, Any]) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for 127.0.0.1 (no CA trusts it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(*self_signed_files)
     return context
+
+
+def test_ssl_cert_file_is_trusted_and_the_tls_context_is_built_once(
+        self_signed: ssl.SSLContext, self_signed_files: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network that inspects HTTPS: SSL_CERT_FILE names its certificate, and the roots are
+    loaded once per process, not for every client (it stalls a window)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(self_signed_files[0]))
+    first = tls_context()
+    assert tls_context() is first
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    with SandboxApi(ssl_context=self_signed) as sb, ContactsApi(sb.base_url, DEMO_API_KEY, retry=FAST) as client:
+        reply = client.post_contacts(DEMO_CAMPAIGN_ID, batch("a@example.com"))
+        assert [item["action"] for item in reply.success] == ["created"]
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert tls_context() is not first  # the default roots again: they do not trust it
 
 
 def test_untrusted_certificate_is_refused(self_signed: ssl.SSLContext,

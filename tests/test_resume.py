@@ -123,3 +123,25 @@ def test_a_different_job_on_a_pending_journal_is_refused(contacts_1k: Path) -> N
     assert run.resumed is None and len(run.rows) == 1000
     run.journal.discard()
     assert JournalState.load(journal_path(AppPaths.default().journal_dir, contacts_1k)) is None
+
+
+def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox: SandboxApi, tmp_path: Path) -> None:
+    """The window shows JobEnd.summary instead of walking every result in a slot."""
+    import threading
+
+    from sheetsync.core.syncjob import JobEnd, run_job
+
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    job = run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID), sandbox.base_url, DEMO_API_KEY, threading.Event(),
+                  paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")}))
+    end: JobEnd | None = None
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        end = stop.value
+    assert end is not None and end.summary is not None
+    assert end.summary.counts == end.run.book.summary().counts
+    assert end.summary.total == len(plan.rows)
+    assert end.summary.counts["created"] == len(plan.to_send) > 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import logging
+import os
 import random
 import socket
 import ssl
@@ -146,6 +147,25 @@ class _Retryable(Exception):
         self.retry_after = retry_after
         self.details = details
         self.give_up: str | None = None  # why the policy refused another attempt
+
+
+_tls_lock = threading.Lock()
+_tls_contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+
+
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context (certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR), built once.
+
+    Loading the roots takes 20-40 ms with the GIL held; httpx would do it for every client,
+    and a window feels it as a stall at the start of each sync. The context is shared:
+    SSLContext is safe to use from several threads.
+    """
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _tls_lock:
+        context = _tls_contexts.get(key)
+        if context is None:
+            context = _tls_contexts[key] = httpx.create_ssl_context(trust_env=True)
+    return context
 
 
 def is_loopback_host(host: str) -> bool:
@@ -271,12 +291,12 @@ class ContactsApi:
             # Never through a proxy from the environment; no Nagle delay between the header
             # and body writes (it costs ~40 ms a request on loopback).
             transport = httpx.HTTPTransport(
-                limits=limits, retries=0,
+                verify=tls_context(), limits=limits, retries=0,
                 socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             )
             trust_env = False
         self._client = httpx.Client(
-            transport=transport, limits=limits, timeout=timeouts, trust_env=trust_env,
+            verify=tls_context(), transport=transport, limits=limits, timeout=timeouts, trust_env=trust_env,
             follow_redirects=False,
             headers={"Content-Type": "application/json", "Accept": "application/json",
                      "User-Agent": _user_agent()},

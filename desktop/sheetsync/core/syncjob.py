@@ -20,7 +20,7 @@ from .job import LoadedSheet, ResultBook
 from .journal import JobJournal
 from .missing import MissingReport, remove_missing
 from .paths import AppPaths
-from .results import RowResult
+from .results import RowResult, Summary
 from .resume import PreparedRun, Resumed, prepare_run
 
 
@@ -44,6 +44,8 @@ class JobEnd:
     stop: JobStopped | None
     run: PreparedRun
     missing: MissingReport | None = None
+    #: counted here, on the job's thread: a window must not walk 100,000 results in a slot
+    summary: Summary | None = None
 
 
 def run_job(
@@ -76,4 +78,4 @@ def run_job(
     finally:
         run.journal.close()
     run.remember()
-    return JobEnd(engine.stop_error, run, report)
+    return JobEnd(engine.stop_error, run, report, run.book.summary())

@@ -129,6 +129,9 @@ class Preflight:
 
 def preflight(loaded: LoadedSheet, mapping: Mapping, region: str, labels: dict[str, str] | None,
               campaign: str | None, paths: AppPaths) -> Preflight:
+    from sheetsync.core.client import tls_context  # httpx: imported when first needed
+
+    tls_context()  # built now, while the window waits anyway, not as the sync starts
     plan = check_rows(loaded.data, mapping, region, labels)
     path = loaded.data.path
     state = pending_journal(path, paths)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
-    QSpinBox, QSplitter, QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget,
+    QSpinBox, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from sheetsync.core.export import problems_path
@@ -27,6 +27,7 @@ from .interaction import Prompts
 from .jobs import Checked, LoadResult, apply_results, export_problems
 from .load_controller import LoadController
 from .mapping_table import MappingTable
+from .sheet_view import SheetView
 from .preview_model import ProblemsFilter, SheetModel
 from .progress_panel import ProgressPanel
 from .results_panel import ResultsPanel
@@ -140,7 +141,7 @@ class MainWindow(QMainWindow):
         # The filter sits between the model and the view only while "problems only" is on:
         # attached, it would walk all rows (in Python) on every reset of a 100,000-row sheet.
         self.proxy = ProblemsFilter(self)
-        self.preview = QTableView()
+        self.preview = SheetView()
         self.preview.setObjectName("preview")
         self.preview.setModel(self.model)
         self.preview.setAlternatingRowColors(True)
@@ -398,15 +399,16 @@ class MainWindow(QMainWindow):
         self.progress.start(total)
         self.results.show_text(f"Sending {total:,} contacts...")
 
-    def _sync_finished(self, summary: Summary) -> None:
+    def _sync_finished(self, _summary: Summary) -> None:
+        # The summary shows once the results are saved: a two-line label now would resize
+        # the table, and repainting it while the worker writes the workbook stalls the window.
         self.progress.saving()
-        self.proxy.refresh()
-        self.results.show_summary(summary, "Writing the results into the workbook...")
+        self.results.show_text("Writing the results into the workbook...")
 
     def _saved(self, path: str) -> None:
         self.progress.finish()
-        assert self.sync.book is not None
-        summary = self.sync.book.summary()
+        self.proxy.refresh()
+        summary = self.sync.book_summary()
         self.results.show_summary(summary, f"Results written into {Path(path).name}.")
         self._show_missing_report()
         self.results.retry.setEnabled(bool(self.sync.retry_rows()))
@@ -424,8 +426,8 @@ class MainWindow(QMainWindow):
 
     def _save_failed(self, results_file: str) -> None:
         self.progress.finish()
-        assert self.sync.book is not None
-        self.results.show_summary(self.sync.book.summary(),
+        self.proxy.refresh()
+        self.results.show_summary(self.sync.book_summary(),
                                   f"Not written into the workbook yet; the results are kept in {results_file}.")
         self._show_missing_report()
         self.results.retry.setEnabled(bool(self.sync.retry_rows()))

@@ -85,12 +85,24 @@ class SheetModel(QAbstractTableModel):
         self._changed_all()
 
     def begin_results(self) -> None:
-        """Show the status columns (added after the last one if the sheet has none yet)."""
-        self.beginResetModel()
-        self._results = {}
+        """Show the status columns (added after the last one if the sheet has none yet).
+
+        Columns are inserted, not the model reset: a reset makes the views ask again for
+        every header they size by, a stall as the sync's worker starts.
+        """
+        old = self._columns
         self._overlay = True
-        self._columns = self._column_count()
-        self.endResetModel()
+        new = self._column_count()
+        if new > old:
+            self.beginInsertColumns(QModelIndex(), old, new - 1)
+            self._results = {}
+            self._columns = new
+            self.endInsertColumns()
+        else:
+            self._results = {}
+            self._columns = new
+            if self._status and self.rowCount():
+                self.dataChanged.emit(self.index(0, min(self._status)), self.index(self.rowCount() - 1, max(self._status)))
 
     def add_results(self, results: list[RowResult]) -> None:
         rows = []

@@ -23,6 +23,7 @@ from sheetsync.core.job import FileStamp, LoadedSheet, ResultBook
 from sheetsync.core.journal import JobJournal
 from sheetsync.core.mapping import Mapping
 from sheetsync.core.paths import AppPaths
+from sheetsync.core.results import Summary
 from sheetsync.core.resume import Resumed
 from sheetsync.core.retry import rows_to_retry
 
@@ -75,6 +76,7 @@ class SyncController(QObject):
         self.loaded: LoadedSheet | None = None
         self.mapping: Mapping | None = None
         self.book: ResultBook | None = None
+        self.summary: Summary | None = None  # of ``book``, counted by the job
         self.journal: JobJournal | None = None
         self._running_book: ResultBook | None = None  # the running job's book (the worker's until it ends)
         self.total = 0
@@ -260,6 +262,12 @@ class SyncController(QObject):
         self._start_job(self.loaded, self.plan, self.options, rows=rows, previous=dict(self.book.results),
                         restart=True, send_all=True)
 
+    def book_summary(self) -> Summary:
+        assert self.book is not None
+        if self.summary is None:
+            self.summary = self.book.summary()
+        return self.summary
+
     def retry_rows(self) -> list[RowPlan]:
         if self.plan is None or self.book is None:
             return []
@@ -275,7 +283,7 @@ class SyncController(QObject):
             self._set_busy(False)
             return
         self.loaded, self.plan, self.options = loaded, plan, options
-        self.book, self.journal = None, None
+        self.book, self.journal, self.summary = None, None, None
         self.total, self.done = 0, 0
         self.cancel_event = threading.Event()
         self.store.settings.remember_campaign(options.campaign_id)
@@ -328,18 +336,20 @@ class SyncController(QObject):
             self._set_busy(False)
             return
         self.book = book
+        self.summary = book.summary()
         self._stop = None
-        self.finished.emit(book.summary())
+        self.finished.emit(self.summary)
         self._save(None)
 
     def _engine_done(self, end: JobEnd) -> None:
         self._flush()
         self._running_book = None
         self.book = end.run.book
+        self.summary = end.summary or self.book.summary()
         self._stop = end.stop
         if end.missing is not None and end.missing.total:
             self.missing_removed.emit(end.missing)
-        self.finished.emit(self.book.summary())
+        self.finished.emit(self.summary)
         self._save(None)
 
     # -- saving --------------------------------------------------------------------------------
@@ -412,6 +422,7 @@ class SyncController(QObject):
 
     def _reapplied(self, result: Reapplied) -> None:
         self.loaded, self.plan, self.book = result.loaded, result.plan, result.book
+        self.summary = None  # rebased: counted again when asked
         self.reapplied.emit(result)
         if result.lost:
             self.prompts.info(
