@@ -145,3 +145,45 @@ def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox
     assert end.summary.counts == end.run.book.summary().counts
     assert end.summary.total == len(plan.rows)
     assert end.summary.counts["created"] == len(plan.to_send) > 0
+
+
+def test_journal_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tmp_path: Path, monkeypatch) -> None:
+    """Group commit: threads share fsyncs, yet each call returns only once its line is synced."""
+    import threading
+
+    from sheetsync.core import journal as journal_module
+    from sheetsync.core.results import CREATED, now
+
+    synced_lines: list[int] = []
+    real_fsync = os.fsync
+    path = tmp_path / "j.jsonl"
+
+    def counting_fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced_lines.append(path.read_bytes().count(b"\n"))
+
+    monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
+    journal = JobJournal.start(path, JobHeader(str(tmp_path / "b.xlsx"), "S", 1, DEMO_CAMPAIGN_ID, "upsert", "t"), [])
+    problems: list[str] = []
+
+    def writer(t: int) -> None:
+        for i in range(100):
+            number = t * 1000 + i
+            journal.record(f"b{number}", [RowResult(number, CREATED, None, now())], [])
+            data = path.read_bytes()
+            line_no = data[: data.index(b'"b%d"' % number)].count(b"\n") + 1
+            if not synced_lines or max(synced_lines) < line_no:
+                problems.append(f"line {line_no} returned before an fsync covered it")
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    journal.close()
+    state = JournalState.load(path)
+    assert state is not None
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 1 + 800 and all(line.startswith(b"{") and line.endswith(b"}") for line in lines)
+    assert problems == []
+    assert len(synced_lines) <= 801

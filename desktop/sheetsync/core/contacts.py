@@ -50,7 +50,10 @@ def email_key(text: str | None) -> str | None:
 def phone_key(text: str | None) -> str | None:
     if not text:
         return None
-    digits = "".join(ch for ch in str(text) if ch.isdigit())
+    text = str(text)
+    if text.isdigit():  # the usual echo, e.g. 15551234567
+        return text
+    digits = "".join(ch for ch in text if ch.isdigit())
     return digits or None
 
 

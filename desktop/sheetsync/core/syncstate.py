@@ -63,9 +63,8 @@ class Entry(list):  # type: ignore[type-arg]
     (100,000 entries are saved after every sync)."""
 
     __slots__ = ()
-
-    def __init__(self, fingerprint: str, status: str, at: str, email: str | None, phone: str | None) -> None:
-        super().__init__((fingerprint, status, at, email, phone))
+    # Built as Entry((fingerprint, status, at, email, phone)): list's own constructor, with no
+    # Python __init__ per entry.
 
     fingerprint = property(lambda self: self[0])
     status = property(lambda self: self[1])
@@ -75,7 +74,9 @@ class Entry(list):  # type: ignore[type-arg]
 
     @classmethod
     def from_json(cls, item: list[Any]) -> Entry:
-        return cls(*item)
+        if len(item) != 5:
+            raise ValueError(f"a sync state entry has 5 items, not {len(item)}")
+        return cls(item)
 
 
 def state_path(paths: AppPaths, workbook: Path, sheet: str) -> Path:
@@ -185,7 +186,7 @@ class SyncState:
             if result.status in PROBLEM_STATUSES or result.status == REMOVED:
                 items.pop(key, None)  # failed: send again next time; removed: no longer there
             else:
-                items[key] = Entry(print_, result.status, now, row.email, row.phone)
+                items[key] = Entry((print_, result.status, now, row.email, row.phone))
 
     def forget(self, campaign: str, entries: Iterable[Entry]) -> None:
         """Drop every row entry of these contacts (they were removed from the campaign)."""
