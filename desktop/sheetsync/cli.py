@@ -289,7 +289,7 @@ def run_sync(
     book = run.book
     summary = book.summary()
     try:
-        save_results(loaded.data, book, stamp=loaded.stamp)
+        save_results(loaded.data, book, stamp=loaded.stamp, ahead=run.write_ahead)
     except SaveError as exc:
         print(f"sheetsync: {exc}", file=sys.stderr)
         print(f"{summary.line()}.", file=out)

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .atomicfile import write_text_atomic
 from .contacts import Plan, RowFinder, prepare
@@ -30,6 +30,9 @@ from .errors import InputError, MappingError, SaveError, WorkbookError
 from .mapping import Mapping, resolve
 from .results import INVALID, RowResult, Summary, now
 from .workbook import STATUS_HEADERS, SheetData, read_sheet
+
+if TYPE_CHECKING:
+    from .writeahead import WriteAhead
 
 log = logging.getLogger("sheetsync.job")
 
@@ -163,22 +166,33 @@ def status_cells(sheet: SheetData, results: Iterable[RowResult]) -> tuple[list[t
     return columns, rows
 
 
-def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None = None, target: Path | None = None) -> Path:
+def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None = None, target: Path | None = None,
+                 ahead: WriteAhead | None = None) -> Path:
     """Write the status columns into the workbook (or ``target``), atomically.
 
     If the file changed on disk since it was read (rows may have moved), or cannot be
     written, the results go to a results file instead and SaveError says where.
+    ``ahead``: the copy written during the sync (``core.writeahead``), used if it holds
+    exactly these results; it is consumed either way.
     """
     from .writeback import atomic_replace, patch_sheet
 
     source = sheet.path
     target = Path(target) if target else source
+    copy: Path | None = None
+    if ahead is not None:
+        if target == source:
+            copy = ahead.finish(book.results)
+        else:
+            ahead.abandon()
     if stamp is not None:  # the rows are read from the source, whatever the target
         try:
             changed = FileStamp.of(source) != stamp
         except OSError:
             changed = True
         if changed:
+            if copy is not None:
+                _unlink(copy)
             path = write_results_file(sheet, book)
             raise SaveError(
                 f"{source.name} changed on disk during the sync (saved in Excel?), so its rows "
@@ -187,9 +201,12 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
                 "`sheetsync apply-results`), or sync again.",
                 results_path=str(path),
             )
-    columns, rows = status_cells(sheet, book.results.values())
-    tmp: Path | None = None
+    tmp: Path | None = copy
     try:
+        if copy is not None:
+            atomic_replace(copy, target)
+            return target
+        columns, rows = status_cells(sheet, book.results.values())
         fd, tmp_name = tempfile.mkstemp(prefix=f".~{target.stem}.", suffix=target.suffix, dir=_writable_dir(target))
         os.close(fd)
         tmp = Path(tmp_name)
@@ -214,7 +231,7 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
 
 
 def save_results_unless_open(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None = None,
-                             target: Path | None = None) -> Path:
+                             target: Path | None = None, ahead: WriteAhead | None = None) -> Path:
     """``save_results``, refused while the target is open in Excel or LibreOffice.
 
     On Windows Excel's lock makes the write fail anyway; elsewhere the write would succeed
@@ -226,7 +243,9 @@ def save_results_unless_open(sheet: SheetData, book: ResultBook, *, stamp: FileS
     target_path = Path(target) if target else sheet.path
     lock = find_lock(target_path)
     if lock is None:
-        return save_results(sheet, book, stamp=stamp, target=target)
+        return save_results(sheet, book, stamp=stamp, target=target, ahead=ahead)
+    if ahead is not None:
+        ahead.abandon()
     path = write_results_file(sheet, book)
     who = f" by {lock.owner}" if lock.owner else ""
     raise SaveError(

@@ -18,6 +18,7 @@ from .contacts import Plan, RowFinder, RowPlan
 from .engine import JobOptions
 from .errors import JobConfigError
 from .job import LoadedSheet, ResultBook
+from .writeahead import WriteAhead
 from .syncstate import SyncState
 from .journal import JobHeader, JobJournal, JournalState, SentRow, journal_path
 from .paths import AppPaths
@@ -69,6 +70,8 @@ class PreparedRun:
     plan: Plan | None = None
     options: JobOptions | None = None
     unchanged: int = 0
+    #: the copy of the workbook being written as results arrive (``run_job`` starts it)
+    write_ahead: WriteAhead | None = None
 
     def remember(self) -> None:
         """After the engine: note what was sent for each contact (changed rows only, next time)."""

@@ -22,6 +22,7 @@ from .missing import MissingReport, remove_missing
 from .paths import AppPaths
 from .results import RowResult, Summary
 from .resume import PreparedRun, Resumed, prepare_run
+from .writeahead import WriteAhead
 
 
 @dataclass
@@ -52,16 +53,22 @@ def run_job(
     loaded: LoadedSheet, plan: Plan, options: JobOptions, base_url: str, api_key: str, cancel: threading.Event, *,
     paths: AppPaths | None = None, restart: bool = False, resend_in_flight: bool = True, send_all: bool = False,
     rows: Sequence[RowPlan] | None = None, previous: dict[int, RowResult] | None = None,
-    remove_gone: bool = False,
+    remove_gone: bool = False, write_ahead: bool = True,
 ) -> Iterator[Started | BatchOutcome]:
     """Prepare, send, record; yields Started, then one outcome per batch; returns a JobEnd.
 
     ``previous``: results of rows not sent this time (Retry failed rows keeps the others').
+    ``write_ahead``: write the results into a copy of the workbook as they arrive
+    (``run.write_ahead``, taken by ``job.save_results``).
     """
     run = prepare_run(loaded, plan, options, paths=paths, restart=restart, resend_in_flight=resend_in_flight,
                       send_all=send_all, rows=None if rows is None else list(rows))
     for number, result in (previous or {}).items():  # Retry failed rows: the other rows keep theirs
         run.book.results.setdefault(number, result)
+    if write_ahead and run.rows:
+        run.write_ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+        if run.write_ahead is not None:
+            run.write_ahead.add(run.book.results.values())
     yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
     holder: dict[str, SyncEngine] = {}
     report: MissingReport | None = None
@@ -69,8 +76,11 @@ def run_job(
         with ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled)) as client:
             engine = SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows)
             holder["engine"] = engine
+            ahead = run.write_ahead
             for outcome in engine.run():
                 run.book.add(outcome)
+                if ahead is not None:
+                    ahead.add(outcome.results)
                 yield outcome
             if remove_gone and engine.stop_error is None and not engine.cancelled:
                 run.remember()  # first note what this run sent, then what is missing

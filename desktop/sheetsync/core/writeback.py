@@ -52,6 +52,8 @@ __all__ = [
     "patch_sheet",
     "find_error_cells",
     "atomic_replace",
+    "KEEP",
+    "StreamedRows",
 ]
 
 Value = Union[str, datetime, None]
@@ -64,6 +66,24 @@ CHUNK = 1 << 20
 SHEET_COMPRESS_LEVEL = 3
 
 # --------------------------------------------------------------------------- public API
+
+#: The value list of a row that is left as it is (a streamed row that got no values).
+KEEP: Sequence[Value] = ()
+
+
+class StreamedRows(Mapping[int, Sequence[Value]]):
+    """Row values that arrive while the sheet is being written, in any order.
+
+    The row numbers are known up front (``keys``); ``self[rnum]`` waits until that row's
+    values are there, or returns KEEP once no more will come. Implemented by
+    ``core.writeahead``; here only the interface the writer needs.
+    """
+
+    header: tuple[int, list[str]] | None = None
+
+    def size_bound(self) -> int:
+        """Upper bound of the bytes the new cells add, without knowing the values."""
+        raise NotImplementedError
 
 
 def sheet_part_name(path: Path, sheet_name: str) -> str:
@@ -81,22 +101,32 @@ def patch_sheet(
     header_row: int,
     columns: Sequence[tuple[int, str]],
     rows: Mapping[int, Sequence[Value]],
+    streamed: StreamedRows | None = None,
 ) -> None:
     """Write a copy of ``src`` to ``dst`` with the header texts and row values in ``columns``.
 
     str values become inline-string cells (always text, never formulas); datetimes become
     date-time cells; None removes an existing cell. ``dst`` is removed again on failure.
+
+    ``streamed``: the rows' values arrive while the sheet is written (see
+    ``core.writeahead``); ``rows`` is then ignored.
     """
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ValueError("dst must be a new file beside src, not src itself")
-    targets = _targets(header_row, columns, rows)
+    targets: Mapping[int, Sequence[Value]]
+    if streamed is None:
+        targets = _targets(header_row, columns, rows)
+    else:
+        _targets(header_row, columns, {})
+        streamed.header = (header_row, [name for _, name in columns])
+        targets = streamed
     cols = [c for c, _ in columns]
     package = open_package(src)
     try:
         with package.zip:
             sheet = find_sheet(package, sheet_name)
-            replaced = _prepare_parts(package, sheet.part, header_row, columns, targets)
+            replaced = _prepare_parts(package, sheet.part, header_row, columns, targets, streamed is not None)
             plan = _Plan(
                 cols=cols,
                 targets=targets,
@@ -106,6 +136,7 @@ def patch_sheet(
                 date1904=package.date1904,
                 file_name=src.name,
                 sheet_name=sheet.name,
+                bound=streamed.size_bound() if streamed is not None else None,
             )
             _write_package(package, dst, sheet.part, plan, replaced.parts)
     except BaseException as exc:
@@ -270,6 +301,7 @@ class _Plan:
     date1904: bool
     file_name: str
     sheet_name: str
+    bound: int | None = None  # given by a streamed plan, whose values are not known up front
     prefix: bytes = b""
     order: list[tuple[int, int]] = field(default_factory=list)  # (col, value index) by col
     _texts: dict[str, bytes] = field(default_factory=dict)
@@ -318,6 +350,8 @@ class _Plan:
 
     def new_row(self, rnum: int) -> bytes:
         values = self.targets[rnum]
+        if values is KEEP:
+            return b""
         cells = b"".join(self.cell(c, rnum, values[i], None) for c, i in self.order)
         if not cells:
             return b""
@@ -326,6 +360,8 @@ class _Plan:
 
     def size_bound(self) -> int:
         """Upper bound of the bytes the new cells add (to decide on zip64 up front)."""
+        if self.bound is not None:
+            return self.bound
         total = 4096  # dimension, autoFilter
         for values in self.targets.values():
             total += 64
@@ -709,6 +745,8 @@ def _status_split(
 def _rewrite_row(tag: bytes, content: bytes | None, rnum: int, plan: _Plan) -> bytes:
     values = plan.targets[rnum]
     p = plan.prefix
+    if values is KEEP:
+        return tag if content is None else tag + content + b"</%srow>" % p
     body = content or b""
     found = _status_split(body, p, plan.min_col)
     if found is None:
@@ -856,6 +894,8 @@ def _check_range(ref: bytes, plan: _Plan, what: str, *, anchor_ok: bool) -> None
     rows = plan.sorted_rows
     for k in range(bisect_left(rows, r1), bisect_right(rows, r2)):
         rnum, values = rows[k], plan.targets[rows[k]]
+        if values is KEEP:
+            continue
         for col, i in plan.order:
             if not c1 <= col <= c2 or (anchor_ok and (col, rnum) == (c1, r1)):
                 continue
@@ -944,6 +984,7 @@ def _prepare_parts(
     header_row: int,
     columns: Sequence[tuple[int, str]],
     targets: Mapping[int, Sequence[Value]],
+    streamed: bool = False,
 ) -> _Prepared:
     """New bytes of styles.xml and table parts where they change; the date style to use."""
     from sheetsync.core import xlsxparts
@@ -957,7 +998,8 @@ def _prepare_parts(
         info = xlsxparts.date_styles(styles)
         if info is not None:
             date_styles = info.date_xfs
-            needs_date = any(isinstance(v, datetime) for vals in targets.values() for v in vals)
+            # streamed values are not known yet: results carry a time, so a date style is due
+            needs_date = streamed or any(isinstance(v, datetime) for vals in targets.values() for v in vals)
             if needs_date:
                 date_style, new_styles = xlsxparts.ensure_datetime_xf(styles, info)
                 if new_styles is not None:

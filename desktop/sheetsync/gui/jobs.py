@@ -20,6 +20,7 @@ from sheetsync.core.mapping import Mapping, ResolvedMapping, resolve
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.profiles import find_profile
 from sheetsync.core.results import RowResult
+from sheetsync.core.writeahead import WriteAhead
 from sheetsync.core.resume import Resumed, discard_journal, match_journal, pending_journal
 from sheetsync.core.syncjob import JobEnd, Started, run_job
 from sheetsync.core.settings import Settings
@@ -150,10 +151,11 @@ class SaveFailure:
 
 
 def save_book(loaded: LoadedSheet, book: ResultBook, target: Path | None = None,
-              journal: JobJournal | None = None) -> tuple[Path, FileStamp] | SaveFailure:
-    """Write the results; then the job's journal is no longer needed."""
+              journal: JobJournal | None = None, ahead: WriteAhead | None = None) -> tuple[Path, FileStamp] | SaveFailure:
+    """Write the results (``ahead``: the copy written during the sync, consumed here); then
+    the job's journal is no longer needed."""
     try:
-        path = save_results_unless_open(loaded.data, book, stamp=loaded.stamp, target=target)
+        path = save_results_unless_open(loaded.data, book, stamp=loaded.stamp, target=target, ahead=ahead)
     except SaveError as exc:
         try:
             changed = FileStamp.of(loaded.data.path) != loaded.stamp

@@ -25,6 +25,7 @@ from sheetsync.core.mapping import Mapping
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.results import Summary
 from sheetsync.core.resume import Resumed
+from sheetsync.core.writeahead import WriteAhead
 from sheetsync.core.retry import rows_to_retry
 
 from . import interaction
@@ -79,6 +80,7 @@ class SyncController(QObject):
         self.summary: Summary | None = None  # of ``book``, counted by the job
         self.journal: JobJournal | None = None
         self._running_book: ResultBook | None = None  # the running job's book (the worker's until it ends)
+        self._ahead: WriteAhead | None = None  # the running job's copy of the workbook (core.writeahead)
         self.total = 0
         self.done = 0
         self.last_save: Path | None = None
@@ -298,6 +300,7 @@ class SyncController(QObject):
     def _outcome(self, item: object) -> None:
         if isinstance(item, Started):
             self._running_book, self.journal = item.book, item.journal
+            self._ahead = item.run.write_ahead
             self.total = item.total
             self.started.emit(item.total)
             if item.initial:
@@ -355,7 +358,8 @@ class SyncController(QObject):
     # -- saving --------------------------------------------------------------------------------
     def _save(self, target: Path | None) -> None:
         assert self.loaded is not None and self.book is not None
-        self.runner.start("save", save_book, self.loaded, self.book, target, self.journal,
+        ahead, self._ahead = self._ahead, None  # the first save takes the copy, or drops it
+        self.runner.start("save", save_book, self.loaded, self.book, target, self.journal, ahead,
                           on_success=self._save_done, on_failure=self._save_error)
 
     def _save_done(self, result: tuple[Path, FileStamp] | SaveFailure) -> None:
