@@ -269,7 +269,7 @@ class SyncEngine:
     def _release(self) -> None:
         with self._slots:
             self._busy -= 1
-            self._slots.notify_all()
+            self._slots.notify()  # one slot freed: wake one waiter (the others poll for a stop)
 
     def _send_rows(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
         body = self._body(rows, action)

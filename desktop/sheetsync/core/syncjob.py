@@ -8,6 +8,7 @@ Saving the workbook is the caller's next step (``job.save_results``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from .paths import AppPaths
 from .results import RowResult, Summary
 from .resume import PreparedRun, Resumed, prepare_run
 from .writeahead import WriteAhead
+
+log = logging.getLogger("sheetsync.job")
 
 
 @dataclass
@@ -88,4 +91,7 @@ def run_job(
     finally:
         run.journal.close()
     run.remember()
-    return JobEnd(engine.stop_error, run, report, run.book.summary())
+    summary = run.book.summary()
+    log.info("sync of %s (sheet '%s') to campaign %s: %s%s", loaded.data.path.name, loaded.data.sheet,
+             options.campaign_id, summary.line(), f"; stopped: {engine.stop_error}" if engine.stop_error else "")
+    return JobEnd(engine.stop_error, run, report, summary)
