@@ -186,6 +186,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     base_url = args.base_url or settings.base_url
     region = (args.region or settings.region).upper()
     _check_region(region)
+    _preload("sheetsync.core.syncjob", "sheetsync.core.client", "sheetsync.core.locks",
+             "sheetsync.core.profiles", "sheetsync.core.logsetup")
     loaded = load_sheet(args.workbook, sheet_name, header_row)
     from .core.profiles import find_profile, save_profile
 
@@ -224,6 +226,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings.remember_campaign(options.campaign_id)
     _save_settings(settings)
     return code
+
+
+def _preload(*names: str) -> None:
+    """Import these on a thread while the workbook is read: calamine parses without the
+    GIL, so the imports the sync needs next (httpx, multiprocessing...) cost no time."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # imported again where it is used, and fails there properly
+                pass
+
+    threading.Thread(target=run, name="preload", daemon=True).start()
 
 
 def _check_region(region: str) -> None:

@@ -73,6 +73,12 @@ class PreparedRun:
     #: the copy of the workbook being written as results arrive (``run_job`` starts it)
     write_ahead: WriteAhead | None = None
 
+    def note(self, results: list[RowResult]) -> None:
+        """A batch's results, recorded in the sync state as they come (saved by ``remember``)."""
+        if self.state is None or self.plan is None or self.options is None:
+            return
+        self.state.note(self.plan, results, campaign=self.options.campaign_id, action=self.options.action)
+
     def remember(self) -> None:
         """After the engine: note what was sent for each contact (changed rows only, next time)."""
         if self.state is None or self.plan is None or self.options is None:

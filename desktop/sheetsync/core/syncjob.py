@@ -84,6 +84,7 @@ def run_job(
                 run.book.add(outcome)
                 if ahead is not None:
                     ahead.add(outcome.results)
+                run.note(outcome.results)  # this thread waits on the network anyway
                 yield outcome
             if remove_gone and engine.stop_error is None and not engine.cancelled:
                 run.remember()  # first note what this run sent, then what is missing

@@ -99,6 +99,9 @@ class SyncState:
         self.entries = entries or {}
         #: fingerprints computed this run, by row number: the contacts are built once
         self._fingerprints: dict[int, str] = {}
+        #: results already recorded this run (``note``), by row number
+        self._noted: dict[int, RowResult] = {}
+        self._rows_by_number: tuple[Plan, dict[int, RowPlan]] | None = None
 
     @classmethod
     def load(cls, workbook: Path, sheet: str, paths: AppPaths | None = None) -> SyncState:
@@ -136,6 +139,10 @@ class SyncState:
         A contact on several rows is sent on all of them as soon as one changed, so the
         campaign ends with what the sheet's last row for it says.
         """
+        if not any(self.entries.get(c) for c in {row.campaign or campaign for row in rows}):
+            # Nothing synced to these campaigns before: every row goes. The fingerprints are
+            # made as the answers come (``note``), while the sync waits on the network.
+            return list(rows), []
         same: list[tuple[RowPlan, Entry]] = []
         changed_contacts: set[tuple[str, str | None]] = set()
         send: list[RowPlan] = []
@@ -173,9 +180,24 @@ class SyncState:
         return list(gone.values())
 
     # -- after a sync -------------------------------------------------------------
+    def note(self, plan: Plan, results: Iterable[RowResult], *, campaign: str, action: str) -> None:
+        """Record these results now (a batch's, as it comes back); ``record`` skips them later."""
+        results = list(results)
+        self.record(plan, results, campaign=campaign, action=action)
+        for result in results:
+            self._noted[result.number] = result
+
+    def _row_index(self, plan: Plan) -> dict[int, RowPlan]:
+        if self._rows_by_number is None or self._rows_by_number[0] is not plan:
+            self._rows_by_number = (plan, {r.number: r for r in plan.rows})
+        return self._rows_by_number[1]
+
     def record(self, plan: Plan, results: Iterable[RowResult], *, campaign: str, action: str) -> None:
-        by_number = {r.number: r for r in plan.rows}
-        changed = [(by_number[r.number], r) for r in results if r.number in by_number and r.status not in (SKIPPED, UNCHANGED)]
+        """Note what was sent for each row's contact: results already ``note``d are skipped."""
+        by_number = self._row_index(plan)
+        noted = self._noted
+        changed = [(by_number[r.number], r) for r in results
+                   if r.number in by_number and r.status not in (SKIPPED, UNCHANGED) and noted.get(r.number) is not r]
         prints = self._fingerprints_of(plan, [row for row, _ in changed], action)
         now = dt.datetime.now().isoformat(timespec="seconds")
         for (row, result), print_ in zip(changed, prints, strict=True):

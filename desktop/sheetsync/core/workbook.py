@@ -9,6 +9,7 @@ sheet's XML (:func:`sheetsync.core.writeback.find_error_cells`) to warn about th
 from __future__ import annotations
 
 import logging
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -189,6 +190,8 @@ def read_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
             raise WorkbookError(f"There is no sheet named '{name}' in {path.name}. Its sheets: {names}.")
         if not info.is_worksheet:
             raise WorkbookError(f"'{name}' is a chart sheet, not a sheet of data. Pick another sheet.")
+        # calamine parses without the GIL: the scan for error cells runs meanwhile
+        scan = _ErrorCellScan(path, name)
         try:
             cal_sheet = book.get_sheet_by_name(name)
         except Exception as exc:
@@ -200,7 +203,7 @@ def read_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
         data = _read_rows(path, name, cal_sheet, header_row)
     finally:
         book.close()
-    _warn_error_cells(data)
+    _warn_error_cells(data, scan.result())
     return data
 
 
@@ -262,13 +265,33 @@ def _header_names(values: list[CellValue]) -> tuple[list[str], list[str]]:
     return names, warnings
 
 
-def _warn_error_cells(data: SheetData) -> None:
-    try:
+class _ErrorCellScan:
+    """``writeback.find_error_cells`` on a thread: (row, col, text) cells, or what it raised."""
+
+    def __init__(self, path: Path, sheet: str) -> None:
+        self._cells: list[tuple[int, int, str]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, sheet), name="error-cells", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path, sheet: str) -> None:
         from .writeback import find_error_cells
-    except ImportError:  # pragma: no cover - during bootstrap of the package
-        return
+
+        try:
+            self._cells = find_error_cells(path, sheet)
+        except BaseException as exc:  # handed to the reading thread, which reports it
+            self._error = exc
+
+    def result(self) -> list[tuple[int, int, str]] | BaseException:
+        self._thread.join()
+        return self._error if self._error is not None else self._cells
+
+
+def _warn_error_cells(data: SheetData, found: list[tuple[int, int, str]] | BaseException) -> None:
     try:
-        cells = find_error_cells(data.path, data.sheet)
+        if isinstance(found, BaseException):
+            raise found
+        cells = found
     except WorkbookError as exc:
         log.warning("error-cell scan skipped: %s", exc)
         return
