@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import tempfile
 import threading
 import weakref
@@ -220,6 +221,9 @@ class _Feed(StreamedRows):
 def _write(conn: Connection, src: str, dst: str, sheet: str, header_row: int,
            columns: list[tuple[int, str]], rows: list[int]) -> None:
     """The writing process: the copy, then ("ok", stale results) or ("error", text)."""
+    # The feed's thread must get the GIL at once when results come, or the pipe fills up
+    # and the sync waits for it.
+    sys.setswitchinterval(0.0005)
     feed = _Feed(conn, rows)
     try:
         patch_sheet(Path(src), Path(dst), sheet_name=sheet, header_row=header_row, columns=columns,
