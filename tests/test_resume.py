@@ -145,6 +145,30 @@ def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox
     assert end.summary.counts == end.run.book.summary().counts
     assert end.summary.total == len(plan.rows)
     assert end.summary.counts["created"] == len(plan.to_send) > 0
+    assert end.retry == []  # every row accepted: nothing for "Retry failed rows"
+
+
+def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi, tmp_path: Path) -> None:
+    """A batch refused by the server: its rows are the ones Retry failed rows sends."""
+    import threading
+
+    from sheetsync.core.retry import rows_to_retry
+    from sheetsync.core.syncjob import JobEnd, run_job
+
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    sandbox.faults.fail_next = [422]  # the first request is refused as a whole
+    job = run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID, concurrency=1), sandbox.base_url, DEMO_API_KEY,
+                  threading.Event(), paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")}))
+    end: JobEnd | None = None
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        end = stop.value
+    assert end is not None and end.retry is not None
+    assert [r.number for r in end.retry] == [r.number for r in plan.to_send[:100]]
+    assert end.retry == rows_to_retry(plan, end.run.book.results)
 
 
 def test_journal_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tmp_path: Path, monkeypatch) -> None:

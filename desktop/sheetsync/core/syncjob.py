@@ -22,6 +22,7 @@ from .journal import JobJournal
 from .missing import MissingReport, remove_missing
 from .paths import AppPaths
 from .results import RowResult, Summary
+from .retry import rows_to_retry
 from .resume import PreparedRun, Resumed, prepare_run
 from .writeahead import WriteAhead
 
@@ -50,6 +51,8 @@ class JobEnd:
     missing: MissingReport | None = None
     #: counted here, on the job's thread: a window must not walk 100,000 results in a slot
     summary: Summary | None = None
+    #: the rows "Retry failed rows" would send (same reason)
+    retry: list[RowPlan] | None = None
 
 
 def run_job(
@@ -95,4 +98,4 @@ def run_job(
     summary = run.book.summary()
     log.info("sync of %s (sheet '%s') to campaign %s: %s%s", loaded.data.path.name, loaded.data.sheet,
              options.campaign_id, summary.line(), f"; stopped: {engine.stop_error}" if engine.stop_error else "")
-    return JobEnd(engine.stop_error, run, report, summary)
+    return JobEnd(engine.stop_error, run, report, summary, rows_to_retry(plan, run.book.results))

@@ -323,7 +323,7 @@ class MainWindow(QMainWindow):
 
     def _fit_columns(self) -> None:
         header = self.preview.horizontalHeader()
-        header.setResizeContentsPrecision(50)  # look at 50 rows, not 100,000
+        header.setResizeContentsPrecision(25)  # look at 25 rows, not 100,000 (each cell is a Python call)
         self.preview.resizeColumnsToContents()
         for column in range(self.model.columnCount()):
             header.resizeSection(column, min(max(header.sectionSize(column), 60), 260))

@@ -78,6 +78,7 @@ class SyncController(QObject):
         self.mapping: Mapping | None = None
         self.book: ResultBook | None = None
         self.summary: Summary | None = None  # of ``book``, counted by the job
+        self._retry_memo: tuple[Plan, ResultBook, int, list[RowPlan]] | None = None
         self.journal: JobJournal | None = None
         self._running_book: ResultBook | None = None  # the running job's book (the worker's until it ends)
         self._ahead: WriteAhead | None = None  # the running job's copy of the workbook (core.writeahead)
@@ -253,7 +254,7 @@ class SyncController(QObject):
     def retry_failed(self) -> None:
         if self.busy or self.plan is None or self.book is None or self.options is None or self.loaded is None:
             return
-        rows = rows_to_retry(self.plan, self.book.results)
+        rows = self.retry_rows()
         if not rows:
             self.prompts.info("Nothing to retry", "Every row that can be sent was accepted. Rows marked invalid need a fix in the workbook first.")
             return
@@ -271,9 +272,14 @@ class SyncController(QObject):
         return self.summary
 
     def retry_rows(self) -> list[RowPlan]:
+        """Rows "Retry failed rows" sends: the job's list, else worked out once per book."""
         if self.plan is None or self.book is None:
             return []
-        return rows_to_retry(self.plan, self.book.results)
+        memo = self._retry_memo
+        if memo is None or memo[0] is not self.plan or memo[1] is not self.book or memo[2] != len(self.book.results):
+            memo = self._retry_memo = (self.plan, self.book, len(self.book.results),
+                                       rows_to_retry(self.plan, self.book.results))
+        return memo[3]
 
     def _start_job(self, loaded: LoadedSheet, plan: Plan, options: JobOptions, *, rows: list[RowPlan] | None = None,
                    previous: dict | None = None, restart: bool = False, resend: bool = True, send_all: bool = False,
@@ -349,6 +355,8 @@ class SyncController(QObject):
         self._running_book = None
         self.book = end.run.book
         self.summary = end.summary or self.book.summary()
+        if end.retry is not None and self.plan is not None:
+            self._retry_memo = (self.plan, self.book, len(self.book.results), end.retry)
         self._stop = end.stop
         if end.missing is not None and end.missing.total:
             self.missing_removed.emit(end.missing)
