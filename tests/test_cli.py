@@ -39,7 +39,7 @@ def cell_values(path: Path, sheet: str) -> list[tuple[object, ...]]:
     return [tuple(c.value for c in row) for row in wb[sheet].iter_rows()]
 
 
-def test_sync_1000_rows_end_to_end(contacts_1k: Path, sandbox: SandboxApi) -> None:
+def test_sync_1000_rows_end_to_end(contacts_1k: Path, sandbox: SandboxApi, app_home: Path) -> None:
     before_values = cell_values(contacts_1k, "Contacts")
     before_summary = cell_values(contacts_1k, "Summary")
     with zipfile.ZipFile(contacts_1k) as z:
@@ -49,6 +49,10 @@ def test_sync_1000_rows_end_to_end(contacts_1k: Path, sandbox: SandboxApi) -> No
     result = cli(*sync_args(contacts_1k, sandbox, "--batch-size", "50"))
     assert result.returncode == 0, result.stderr
     assert "1000 created" in result.stdout
+    # Written during the sync by the second process (core.writeahead), nothing left beside it.
+    log_text = "".join(p.read_text() for p in (app_home / "logs").glob("*.log"))
+    assert f"the copy written during the sync replaced {contacts_1k.name}" in log_text, log_text[-2000:]
+    assert not [p for p in contacts_1k.parent.iterdir() if p.name.startswith(".~")]
 
     # Every row's status, in the workbook.
     wb = openpyxl.load_workbook(contacts_1k)

@@ -89,8 +89,8 @@ def test_a_streamed_write_is_the_in_process_write(name: str, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def sheet_200(tmp_path: Path):
-    path = make_contacts_workbook(tmp_path / "list.xlsx", 200, styled=True)
+def sheet_1k(tmp_path: Path):
+    path = make_contacts_workbook(tmp_path / "list.xlsx", 1000, styled=True)
     loaded = load_sheet(path)
     return loaded, plan_job(loaded.data)
 
@@ -119,8 +119,8 @@ def no_in_process_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writeback, "patch_sheet", refuse)
 
 
-def test_the_copy_written_during_the_sync_is_the_saved_workbook(sheet_200, monkeypatch, tmp_path: Path) -> None:
-    loaded, plan = sheet_200
+def test_the_copy_written_during_the_sync_is_the_saved_workbook(sheet_1k, monkeypatch, tmp_path: Path) -> None:
+    loaded, plan = sheet_1k
     book = book_for(loaded, plan)
     expected = tmp_path / "expected.xlsx"
     columns, rows = status_cells(loaded.data, book.results.values())
@@ -129,16 +129,16 @@ def test_the_copy_written_during_the_sync_is_the_saved_workbook(sheet_200, monke
     ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
     assert ahead is not None
     results = list(book.results.values())
-    for start in range(len(results), 0, -50):  # out of order, in batches
-        ahead.add(results[max(0, start - 50):start])
+    for start in range(len(results), 0, -100):  # out of order, in batches
+        ahead.add(results[max(0, start - 100):start])
     no_in_process_write(monkeypatch)
     save_results(loaded.data, book, stamp=loaded.stamp, ahead=ahead)
     assert members(loaded.data.path) == members(expected)
     assert leftovers(loaded.data.path.parent) == []
 
 
-def test_a_result_that_comes_after_its_row_was_written_is_not_lost(sheet_200, tmp_path: Path) -> None:
-    loaded, plan = sheet_200
+def test_a_result_that_comes_after_its_row_was_written_is_not_lost(sheet_1k, tmp_path: Path) -> None:
+    loaded, plan = sheet_1k
     book = book_for(loaded, plan)
     ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
     assert ahead is not None
@@ -161,8 +161,8 @@ def test_a_result_that_comes_after_its_row_was_written_is_not_lost(sheet_200, tm
     assert leftovers(loaded.data.path.parent) == []
 
 
-def test_a_writer_that_dies_changes_nothing(sheet_200) -> None:
-    loaded, plan = sheet_200
+def test_a_writer_that_dies_changes_nothing(sheet_1k) -> None:
+    loaded, plan = sheet_1k
     book = book_for(loaded, plan, UPDATED)
     ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
     assert ahead is not None
@@ -175,14 +175,14 @@ def test_a_writer_that_dies_changes_nothing(sheet_200) -> None:
     assert leftovers(loaded.data.path.parent) == []
 
 
-def test_rows_without_a_result_keep_their_old_status(sheet_200) -> None:
+def test_rows_without_a_result_keep_their_old_status(sheet_1k) -> None:
     """An interrupted sync: only the rows answered get new statuses, the others keep theirs."""
-    loaded, plan = sheet_200
+    loaded, plan = sheet_1k
     save_results(loaded.data, book_for(loaded, plan), stamp=loaded.stamp)  # a first sync
     loaded = load_sheet(loaded.data.path)
     plan = plan_job(loaded.data)
     book = ResultBook.for_plan(plan)
-    answered = plan.to_send[:20]
+    answered = plan.to_send[:20]  # the rest: no answer (Ctrl+C)
     for row in answered:
         book.results[row.number] = RowResult(row.number, UPDATED, None, WHEN2)
     ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
@@ -195,7 +195,7 @@ def test_rows_without_a_result_keep_their_old_status(sheet_200) -> None:
 
 
 def test_nothing_is_left_beside_the_workbook_when_the_app_dies(tmp_path: Path) -> None:
-    path = make_contacts_workbook(tmp_path / "list.xlsx", 50, styled=False)
+    path = make_contacts_workbook(tmp_path / "list.xlsx", 1000, styled=False)
     script = textwrap.dedent(f"""
         import os
         from sheetsync.core.job import load_sheet, plan_job
@@ -214,4 +214,13 @@ def test_nothing_is_left_beside_the_workbook_when_the_app_dies(tmp_path: Path) -
     deadline = time.monotonic() + 20
     while leftovers(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert leftovers(tmp_path) == []
+
+
+def test_small_sheets_are_written_after_the_sync(tmp_path: Path) -> None:
+    """Under MIN_ROWS rows a second interpreter costs more than the write it saves."""
+    from sheetsync.core import writeahead
+
+    loaded = load_sheet(make_contacts_workbook(tmp_path / "small.xlsx", writeahead.MIN_ROWS - 10, styled=False))
+    assert WriteAhead.start(loaded.data, [r.number for r in plan_job(loaded.data).rows]) is None
     assert leftovers(tmp_path) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from PySide6.QtCore import QTimer
 
 from sheetsync.core.credentials import KeyStore
+from sheetsync.core.job import load_sheet
 from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, Faults, SandboxApi
 from sheetsync.sandbox.workbooks import make_contacts_workbook
 
@@ -55,7 +57,8 @@ class GapMeter:
         return max(self.gaps)
 
 
-def test_window_stays_responsive_during_a_sync(qtbot, make_window, tmp_path):
+def test_window_stays_responsive_during_a_sync(qtbot, make_window, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="sheetsync.job")
     path = make_contacts_workbook(tmp_path / "list.xlsx", 2000, styled=False)
     with SandboxApi(api_key=DEMO_API_KEY, campaigns=[DEMO_CAMPAIGN_ID], faults=Faults(latency=0.05)) as api:
         KeyStore(env={}).set(api.base_url, DEMO_API_KEY)
@@ -73,6 +76,9 @@ def test_window_stays_responsive_during_a_sync(qtbot, make_window, tmp_path):
         assert len(meter.gaps) > 50, "the sync was too short to measure"
         assert meter.longest < MAX_GAP, f"the GUI thread was blocked for {meter.longest * 1000:.0f} ms"
         assert len(api.contacts(DEMO_CAMPAIGN_ID)) == 2000
+    # The results went into the workbook from the copy written while the sync ran.
+    assert "the copy written during the sync replaced list.xlsx" in caplog.text
+    assert load_sheet(path).data.rows[-1].values[12] == "created"
 
 
 @pytest.fixture(scope="session")

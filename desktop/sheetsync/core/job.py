@@ -205,6 +205,7 @@ def save_results(sheet: SheetData, book: ResultBook, *, stamp: FileStamp | None 
     try:
         if copy is not None:
             atomic_replace(copy, target)
+            log.info("results saved: the copy written during the sync replaced %s", target.name)
             return target
         columns, rows = status_cells(sheet, book.results.values())
         fd, tmp_name = tempfile.mkstemp(prefix=f".~{target.stem}.", suffix=target.suffix, dir=_writable_dir(target))

@@ -34,6 +34,9 @@ from .writeback import KEEP, StreamedRows, Value, patch_sheet
 
 log = logging.getLogger("sheetsync.writeahead")
 
+#: Smaller sheets are written after the sync, in the process: it takes milliseconds, less
+#: than starting a second interpreter.
+MIN_ROWS = 1_000
 #: Larger sheets are written after the sync, in the process: the zip64 decision needs a
 #: size bound up front (below), and a million rows' values would be held twice.
 MAX_ROWS = 300_000
@@ -60,7 +63,7 @@ class WriteAhead:
     @classmethod
     def start(cls, sheet: SheetData, rows: Sequence[int]) -> WriteAhead | None:
         """A writer for the results of ``rows`` (data rows), or None where it does not apply."""
-        if not 0 < len(rows) <= MAX_ROWS:
+        if not MIN_ROWS <= len(rows) <= MAX_ROWS:
             return None
         path: Path | None = None
         try:
