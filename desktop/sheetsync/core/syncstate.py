@@ -99,8 +99,8 @@ class SyncState:
         self.entries = entries or {}
         #: fingerprints computed this run, by row number: the contacts are built once
         self._fingerprints: dict[int, str] = {}
-        #: results already recorded this run (``note``), by row number
-        self._noted: dict[int, RowResult] = {}
+        #: rows whose result was recorded this run (``note``): each row is answered once
+        self._noted: set[int] = set()
         self._rows_by_number: tuple[Plan, dict[int, RowPlan]] | None = None
 
     @classmethod
@@ -184,8 +184,10 @@ class SyncState:
         """Record these results now (a batch's, as it comes back); ``record`` skips them later."""
         results = list(results)
         self.record(plan, results, campaign=campaign, action=action)
+        fingerprints = self._fingerprints
         for result in results:
-            self._noted[result.number] = result
+            self._noted.add(result.number)
+            fingerprints.pop(result.number, None)  # kept in its entry now; a million rows add up
 
     def _row_index(self, plan: Plan) -> dict[int, RowPlan]:
         if self._rows_by_number is None or self._rows_by_number[0] is not plan:
@@ -197,7 +199,7 @@ class SyncState:
         by_number = self._row_index(plan)
         noted = self._noted
         changed = [(by_number[r.number], r) for r in results
-                   if r.number in by_number and r.status not in (SKIPPED, UNCHANGED) and noted.get(r.number) is not r]
+                   if r.number in by_number and r.status not in (SKIPPED, UNCHANGED) and r.number not in noted]
         prints = self._fingerprints_of(plan, [row for row, _ in changed], action)
         now = dt.datetime.now().isoformat(timespec="seconds")
         for (row, result), print_ in zip(changed, prints, strict=True):
