@@ -224,3 +224,90 @@ def test_small_sheets_are_written_after_the_sync(tmp_path: Path) -> None:
     loaded = load_sheet(make_contacts_workbook(tmp_path / "small.xlsx", writeahead.MIN_ROWS - 10, styled=False))
     assert WriteAhead.start(loaded.data, [r.number for r in plan_job(loaded.data).rows]) is None
     assert leftovers(tmp_path) == []
+
+
+def test_an_unreadable_message_makes_the_writer_give_up_not_hang(sheet_1k) -> None:
+    loaded, plan = sheet_1k
+    book = book_for(loaded, plan)
+    ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    assert ahead is not None
+    ahead._conn.send(("rows", [("not", "a row")]))  # what a bug in the feed could send
+    ahead.add(book.results.values())
+    started = time.monotonic()
+    save_results(loaded.data, book, stamp=loaded.stamp, ahead=ahead)
+    assert time.monotonic() - started < 30
+    assert status_column(loaded.data.path).count(CREATED) == len(plan.to_send)
+    assert leftovers(loaded.data.path.parent) == []
+
+
+def test_ctrl_c_in_the_terminal_does_not_stop_the_writer(sheet_1k, monkeypatch) -> None:
+    import os
+    import signal
+
+    loaded, plan = sheet_1k
+    book = book_for(loaded, plan)
+    ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    assert ahead is not None
+    ahead.add(list(book.results.values())[:300])
+    time.sleep(1.0)  # the writer is up (spawned interpreters take a moment)
+    os.kill(ahead._process.pid, signal.SIGINT)
+    ahead.add(list(book.results.values())[300:])
+    no_in_process_write(monkeypatch)
+    save_results(loaded.data, book, stamp=loaded.stamp, ahead=ahead)
+    assert status_column(loaded.data.path).count(CREATED) == len(plan.to_send)
+
+
+def test_the_writer_reads_a_private_copy_that_is_removed_after(sheet_1k, tmp_path: Path, monkeypatch) -> None:
+    """The workbook itself is not held open during the sync (Windows could not replace it)."""
+    import tempfile
+
+    private = tmp_path / "private-temp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    loaded, plan = sheet_1k
+    ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    assert ahead is not None
+    copies = list(private.glob("sheetsync-source-*"))
+    assert len(copies) == 1 and copies[0].read_bytes() == loaded.data.path.read_bytes()
+    save_results(loaded.data, book_for(loaded, plan), stamp=loaded.stamp, ahead=ahead)
+    assert list(private.iterdir()) == []
+
+
+def test_retry_failed_rows_still_uses_the_copy(sheet_1k, tmp_path: Path, caplog) -> None:
+    """Only the failed rows are sent again; their old results must not make the copy stale.
+
+    The answers take 0.8 s, so the writer has long reached those rows when they come.
+    """
+    import logging
+    import threading
+
+    from sheetsync.core.engine import JobOptions
+    from sheetsync.core.paths import AppPaths
+    from sheetsync.core.syncjob import run_job
+    from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, Faults, SandboxApi
+
+    caplog.set_level(logging.INFO, logger="sheetsync.job")
+    loaded, plan = sheet_1k
+    previous = book_for(loaded, plan).results
+    failed = plan.to_send[:150]
+    for row in failed:
+        previous[row.number] = RowResult(row.number, ERROR, "server error", WHEN)
+    paths = AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")})
+    with SandboxApi(api_key=DEMO_API_KEY, campaigns=[DEMO_CAMPAIGN_ID], faults=Faults(latency=0.8)) as sandbox:
+        job = run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID), sandbox.base_url, DEMO_API_KEY,
+                      threading.Event(), paths=paths, rows=failed, previous=previous, restart=True, send_all=True)
+        started = next(job)
+        for _ in job:
+            pass
+    save_results(loaded.data, started.run.book, stamp=loaded.stamp, ahead=started.run.write_ahead)
+    assert "the copy written during the sync replaced list.xlsx" in caplog.text
+    statuses = status_column(loaded.data.path)
+    assert statuses.count(ERROR) == 0 and statuses.count(CREATED) == len(plan.to_send)
+
+
+def test_rows_the_writer_cannot_take_are_left_to_the_in_process_write(sheet_1k) -> None:
+    loaded, plan = sheet_1k
+    numbers = [r.number for r in plan.rows]
+    assert WriteAhead.start(loaded.data, numbers + [loaded.data.header_row]) is None
+    assert WriteAhead.start(loaded.data, numbers + [-1]) is None
+    assert leftovers(loaded.data.path.parent) == []

@@ -106,8 +106,10 @@ class JobJournal:
             mine = self._written
             fd = self._file.fileno()
         with self._sync_lock:
-            if self._synced < mine:  # else another thread's fsync covered this line
+            if self._synced < mine:  # else another thread's fsync (or close) covered this line
                 with self._lock:
+                    if self._file is None:
+                        raise RuntimeError("journal closed")
                     covered = self._written
                 os.fsync(fd)
                 self._synced = covered
@@ -130,6 +132,9 @@ class JobJournal:
 
     def close(self) -> None:
         with self._sync_lock, self._lock:
+            if self._file is not None and self._synced < self._written:
+                os.fsync(self._file.fileno())
+                self._synced = self._written
             if self._file is not None:
                 self._file.close()
                 self._file = None

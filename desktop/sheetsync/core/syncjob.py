@@ -74,7 +74,10 @@ def run_job(
     if write_ahead and run.rows:
         run.write_ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
         if run.write_ahead is not None:
-            run.write_ahead.add(run.book.results.values())
+            # Rows about to be sent get their new answer; an old one now would be written
+            # first and make the copy stale (Retry failed rows keeps the others' results).
+            sending = {r.number for r in run.rows}
+            run.write_ahead.add(r for n, r in run.book.results.items() if n not in sending)
     yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
     holder: dict[str, SyncEngine] = {}
     report: MissingReport | None = None

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -30,7 +33,7 @@ from typing import Any
 
 from .results import RowResult
 from .workbook import STATUS_HEADERS, SheetData
-from .writeback import KEEP, StreamedRows, Value, patch_sheet
+from .writeback import KEEP, MAX_ROW, StreamedRows, Value, patch_sheet
 
 log = logging.getLogger("sheetsync.writeahead")
 
@@ -50,7 +53,7 @@ FINISH_TIMEOUT = 600.0
 class WriteAhead:
     """The parent's side: feeds results to the writing process, then takes the copy."""
 
-    def __init__(self, rows: Sequence[int], path: Path, process: Any, conn: Connection) -> None:
+    def __init__(self, rows: Sequence[int], path: Path, source: Path, process: Any, conn: Connection) -> None:
         self.rows = frozenset(rows)
         self.path = path
         self._process = process
@@ -58,15 +61,26 @@ class WriteAhead:
         self._sent: dict[int, RowResult] = {}
         self._failed = False
         self._done = False
-        self._finalizer = weakref.finalize(self, _discard, process, conn, path)
+        self._finalizer = weakref.finalize(self, _discard, process, conn, path, source)
+        self._source_finalizer = weakref.finalize(self, _unlink, source)
 
     @classmethod
     def start(cls, sheet: SheetData, rows: Sequence[int]) -> WriteAhead | None:
         """A writer for the results of ``rows`` (data rows), or None where it does not apply."""
         if not MIN_ROWS <= len(rows) <= MAX_ROWS:
             return None
+        if sheet.header_row in rows or not all(1 <= n <= MAX_ROW for n in rows):
+            return None  # the in-process write checks and refuses these properly
         path: Path | None = None
+        source: Path | None = None
         try:
+            # The writer reads a private copy: the workbook itself stays closed during the
+            # sync, so Excel can save it (on Windows an open file cannot be replaced). A
+            # change made meanwhile is caught by the stamp check before the copy is used.
+            fd, name = tempfile.mkstemp(prefix="sheetsync-source-", suffix=sheet.path.suffix)
+            os.close(fd)
+            source = Path(name)
+            shutil.copyfile(sheet.path, source)
             fd, name = tempfile.mkstemp(prefix=f".~{sheet.path.stem}.", suffix=sheet.path.suffix,
                                         dir=sheet.path.parent)
             os.close(fd)
@@ -76,16 +90,17 @@ class WriteAhead:
             columns = list(zip(sheet.status_columns(), STATUS_HEADERS, strict=True))
             process = context.Process(
                 target=_write, name="sheetsync-writeahead", daemon=True,
-                args=(child, str(sheet.path), name, sheet.sheet, sheet.header_row, columns, sorted(rows)),
+                args=(child, str(source), name, sheet.sheet, sheet.header_row, columns, sorted(rows)),
             )
             process.start()
             child.close()
         except Exception as exc:  # e.g. a read-only folder: the save says so later
             log.info("results not written ahead: %s", exc)
-            if path is not None:
-                _unlink(path)
+            for leftover in (path, source):
+                if leftover is not None:
+                    _unlink(leftover)
             return None
-        return cls(rows, path, process, parent)
+        return cls(rows, path, source, process, parent)
 
     def add(self, results: Iterable[RowResult]) -> None:
         """Results as they arrive (any order); a row's last result is the one that counts."""
@@ -117,11 +132,14 @@ class WriteAhead:
         try:
             if not self._failed:
                 self._conn.send(("end",))
-                if self._conn.poll(FINISH_TIMEOUT):
+                # The answer, or the writer's end (a crash): never a wait on a dead process.
+                if multiprocessing.connection.wait([self._conn, self._process.sentinel], FINISH_TIMEOUT) \
+                        and self._conn.poll():
                     reply = self._conn.recv()
-        except (OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # whatever went wrong, the workbook is written in-process
             log.info("write-ahead lost: %s", exc)
         self._process.join(5)
+        self._source_finalizer()
         if reply == ("ok", 0):
             self._finalizer.detach()
             self._conn.close()
@@ -136,7 +154,7 @@ class WriteAhead:
         self._finalizer()
 
 
-def _discard(process: Any, conn: Connection, path: Path) -> None:
+def _discard(process: Any, conn: Connection, path: Path, source: Path) -> None:
     try:
         conn.close()
     except OSError:
@@ -145,6 +163,7 @@ def _discard(process: Any, conn: Connection, path: Path) -> None:
         process.terminate()
     process.join(5)
     _unlink(path)
+    _unlink(source)
 
 
 def _unlink(path: Path) -> None:
@@ -168,6 +187,7 @@ class _Feed(StreamedRows):
         self._taken: set[int] = set()
         self._ended = False
         self.orphaned = False  # the parent went away without saying "end"
+        self.broken: BaseException | None = None  # the feed failed: the copy must not be used
         self.stale = 0  # results that came for rows already written
         self._cond = threading.Condition()
         self._pump_thread = threading.Thread(target=self._pump, name="feed", daemon=True)
@@ -187,6 +207,9 @@ class _Feed(StreamedRows):
                     self._cond.notify_all()
         except (EOFError, OSError):
             self.orphaned = True
+        except BaseException as exc:  # an unreadable message: stop, and say so at the end
+            self.broken = exc
+            self.orphaned = True
         with self._cond:
             self._ended = True
             self._cond.notify_all()
@@ -203,6 +226,8 @@ class _Feed(StreamedRows):
         with self._cond:
             while rnum not in self._values and not self._ended:
                 self._cond.wait()
+            if self.orphaned:  # nothing more will come: stop writing, the copy is not used
+                raise RuntimeError(f"the results feed stopped ({self.broken or 'the app went away'})")
             self._taken.add(rnum)
             return self._values.get(rnum, KEEP)
 
@@ -224,6 +249,8 @@ class _Feed(StreamedRows):
 def _write(conn: Connection, src: str, dst: str, sheet: str, header_row: int,
            columns: list[tuple[int, str]], rows: list[int]) -> None:
     """The writing process: the copy, then ("ok", stale results) or ("error", text)."""
+    # Ctrl+C in a terminal reaches this process too: the app decides what to do, not us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The feed's thread must get the GIL at once when results come, or the pipe fills up
     # and the sync waits for it.
     sys.setswitchinterval(0.0005)
@@ -233,11 +260,11 @@ def _write(conn: Connection, src: str, dst: str, sheet: str, header_row: int,
                     rows={}, streamed=feed)
         feed.wait_end()
         if feed.orphaned:
-            _unlink(Path(dst))
-            return
+            raise RuntimeError(f"the results feed stopped ({feed.broken or 'the app went away'})")
         conn.send(("ok", feed.stale))
     except BaseException as exc:  # the parent writes in-process and reports it properly
+        _unlink(Path(dst))
         try:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
         except (OSError, ValueError):
-            _unlink(Path(dst))
+            pass
