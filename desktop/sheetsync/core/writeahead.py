@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -61,8 +62,23 @@ class WriteAhead:
         self._sent: dict[int, RowResult] = {}
         self._failed = False
         self._done = False
-        self._finalizer = weakref.finalize(self, _discard, process, conn, path, source)
+        # The pipe is written by a thread of its own: the sync's thread never waits on it,
+        # even while the writer starts (Windows' and macOS's pipes hold only 8 KB) or stalls.
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._feeder = threading.Thread(target=self._feed, name="sheetsync-writeahead-feed", daemon=True)
+        self._feeder.start()
+        self._finalizer = weakref.finalize(self, _discard, process, conn, path, source, self._outbox)
         self._source_finalizer = weakref.finalize(self, _unlink, source)
+
+    def _feed(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            if self._failed:
+                continue
+            try:
+                self._conn.send(message)
+            except (OSError, ValueError) as exc:  # the writer is gone: the save writes in-process
+                log.info("write-ahead stopped: %s", exc)
+                self._failed = True
 
     @classmethod
     def start(cls, sheet: SheetData, rows: Sequence[int]) -> WriteAhead | None:
@@ -111,13 +127,8 @@ class WriteAhead:
             if result.number in self.rows:
                 self._sent[result.number] = result
                 items.append((result.number, result.status, result.message or None, result.at))
-        if not items:
-            return
-        try:
-            self._conn.send(("rows", items))
-        except (OSError, ValueError) as exc:  # the writer is gone: the save writes in-process
-            log.info("write-ahead stopped: %s", exc)
-            self._failed = True
+        if items:
+            self._outbox.put(("rows", items))
 
     def finish(self, results: dict[int, RowResult]) -> Path | None:
         """The copy with exactly ``results`` written, or None (nothing left behind)."""
@@ -130,8 +141,10 @@ class WriteAhead:
         self._done = True
         reply: Any = None
         try:
+            self._outbox.put(("end",))
+            self._outbox.put(None)
+            self._feeder.join(FINISH_TIMEOUT)
             if not self._failed:
-                self._conn.send(("end",))
                 # The answer, or the writer's end (a crash): never a wait on a dead process.
                 if multiprocessing.connection.wait([self._conn, self._process.sentinel], FINISH_TIMEOUT) \
                         and self._conn.poll():
@@ -154,7 +167,8 @@ class WriteAhead:
         self._finalizer()
 
 
-def _discard(process: Any, conn: Connection, path: Path, source: Path) -> None:
+def _discard(process: Any, conn: Connection, path: Path, source: Path, outbox: Any) -> None:
+    outbox.put(None)
     try:
         conn.close()
     except OSError:
