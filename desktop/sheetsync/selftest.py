@@ -87,6 +87,43 @@ def run_selftest(timeout_s: float = 60.0) -> int:
         if missing:
             print(f"selftest: FAILED: rows without a status: {missing[:10]}", file=sys.stderr)
             return 1
-        print(f"selftest: ok ({len(sheet.rows)} rows synced and written back)")
+        problem = _check_write_ahead(root)
+        if problem is not None:
+            print(f"selftest: FAILED: {problem}", file=sys.stderr)
+            return 1
+        print(f"selftest: ok ({len(sheet.rows)} rows synced and written back; the write-ahead process runs)")
         del app
         return 0
+
+
+def _check_write_ahead(root: Path) -> str | None:
+    """The second process that writes results during a big sync starts in this build (a
+    frozen app starts it through its own executable: multiprocessing.freeze_support)."""
+    from sheetsync.core.job import load_sheet, plan_job
+    from sheetsync.core.results import CREATED, RowResult, now
+    from sheetsync.core.writeahead import MIN_ROWS, WriteAhead
+    from sheetsync.sandbox.workbooks import make_plain_workbook
+
+    loaded = load_sheet(make_plain_workbook(root / "write-ahead.xlsx", MIN_ROWS))
+    plan = plan_job(loaded.data)
+    ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    if ahead is None:
+        return "the write-ahead process did not start"
+    results = {r.number: RowResult(r.number, CREATED, None, now()) for r in plan.rows}
+    ahead.add(results.values())
+    copy = ahead.finish(results)
+    if copy is None:
+        return "the write-ahead process did not write its copy (see the log)"
+    written = _statuses_in(copy)
+    copy.unlink()
+    if written != len(results):
+        return f"the write-ahead copy has {written} statuses, not {len(results)}"
+    return None
+
+
+def _statuses_in(path: Path) -> int:
+    from sheetsync.core.workbook import STATUS_HEADERS, read_sheet
+
+    sheet = read_sheet(path)
+    column = [h.casefold() for h in sheet.headers].index(STATUS_HEADERS[0].casefold())
+    return sum(1 for r in sheet.rows if r.get(column))
