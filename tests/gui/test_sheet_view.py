@@ -72,3 +72,26 @@ def test_a_visible_result_repaints_its_cells_only_and_shows(qtbot, tmp_path):
     # Only the status columns of that row, not the whole table.
     assert not painted.contains(view.visualRect(model.index(10, status_col)).center())
     assert model.data(model.index(2, status_col)) == CREATED
+
+
+def test_row_numbers_fit_the_last_row_without_asking_for_every_row(qtbot, tmp_path):
+    """Sized by its last row number: Qt alone asks about hundreds of rows on every load."""
+    sheet = load_sheet(make_contacts_workbook(tmp_path / "list.xlsx", 2000, styled=False)).data
+    asked: list[int] = []
+
+    class Counting(SheetModel):
+        def headerData(self, section, orientation, role=0):  # type: ignore[no-untyped-def]  # noqa: N802
+            asked.append(section)
+            return super().headerData(section, orientation, role)
+
+    model = Counting()
+    model.set_sheet(sheet)
+    view = SheetView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    header = view.verticalHeader()
+    model.set_sheet(sheet)  # a reload: the header's size hint is worked out again
+    asked.clear()
+    width = header.sizeHint().width()
+    assert width >= header.fontMetrics().horizontalAdvance(str(sheet.rows[-1].number))
+    assert len(asked) <= 2, f"{len(asked)} rows asked for"

@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
-    QSpinBox, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+    QSpinBox, QSplitter, QStackedWidget, QStyle, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from sheetsync.core.export import problems_path
@@ -322,11 +322,18 @@ class MainWindow(QMainWindow):
             self.sync.offer_resume(result.loaded, self._mapping(), self.campaign.options)
 
     def _fit_columns(self) -> None:
+        """Each column as wide as its header and first rows need (60 to 260 px).
+
+        Measured here from the texts, not with resizeColumnsToContents(): that asks the
+        model for every role of every sampled cell, thousands of calls into Python while
+        the window waits, right as a 100,000-row sheet appears.
+        """
         header = self.preview.horizontalHeader()
-        header.setResizeContentsPrecision(25)  # look at 25 rows, not 100,000 (each cell is a Python call)
-        self.preview.resizeColumnsToContents()
-        for column in range(self.model.columnCount()):
-            header.resizeSection(column, min(max(header.sectionSize(column), 60), 260))
+        metrics = self.preview.fontMetrics()
+        padding = 2 * self.preview.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 16
+        for column, texts in enumerate(self.model.column_texts(rows=25)):
+            width = max(metrics.horizontalAdvance(text) for text in texts) + padding
+            header.resizeSection(column, min(max(width, 60), 260))
 
     def _apply_job_settings(self, mapping: Mapping) -> None:
         self.campaign.set_action(mapping.action)

@@ -162,6 +162,15 @@ class SheetModel(QAbstractTableModel):
                 return (result.status, result.message or None, result.at)[which]
         return data_row.get(column)
 
+    def column_texts(self, rows: int) -> list[list[str]]:
+        """Per column: its header and the text of its first ``rows`` cells (to size it by)."""
+        count = min(rows, self.rowCount())
+        return [
+            [str(self.headerData(column, Qt.Orientation.Horizontal) or "")]
+            + [display(self._value(row, column)) for row in range(count)]
+            for column in range(self.columnCount())
+        ]
+
     # -- Qt model -----------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() or self._sheet is None else len(self._sheet.rows)

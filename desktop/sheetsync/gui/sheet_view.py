@@ -19,14 +19,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QPaintEvent
-from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
+from PySide6.QtWidgets import QHeaderView, QStyle, QTableView, QWidget
 
 
 class _Header(QHeaderView):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         super().paintEvent(event)
+
+
+class _RowNumbers(_Header):
+    """The vertical header, as wide as its last (largest) row number.
+
+    Qt would measure hundreds of sections for its size hint, four ``headerData()`` calls
+    each, every time the sheet is (re)loaded.
+    """
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        model, count = self.model(), self.count()
+        if model is None or count == 0:
+            return super().sizeHint()
+        text = str(model.headerData(self.logicalIndex(count - 1), Qt.Orientation.Vertical) or count)
+        margin = self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin, None, self)
+        return QSize(self.fontMetrics().horizontalAdvance(text) + 2 * margin + 6, self.defaultSectionSize())
 
 
 class SheetView(QTableView):
@@ -36,7 +52,7 @@ class SheetView(QTableView):
         horizontal.setSectionsClickable(True)
         horizontal.setHighlightSections(True)
         self.setHorizontalHeader(horizontal)
-        vertical = _Header(Qt.Orientation.Vertical, self)
+        vertical = _RowNumbers(Qt.Orientation.Vertical, self)
         vertical.setSectionsClickable(True)
         vertical.setHighlightSections(True)
         self.setVerticalHeader(vertical)
@@ -47,7 +63,11 @@ class SheetView(QTableView):
     def dataChanged(self, top_left: QModelIndex | QPersistentModelIndex,  # noqa: N802
                     bottom_right: QModelIndex | QPersistentModelIndex, roles: Sequence[int] = ()) -> None:
         """Repaint the visible part of the changed range, and nothing if none of it is visible."""
-        if not top_left.isValid() or not bottom_right.isValid() or top_left.parent() != self.rootIndex():
+        if (not top_left.isValid() or not bottom_right.isValid() or top_left.parent() != self.rootIndex()
+                or self.isRightToLeft() or self.horizontalHeader().sectionsMoved()
+                or self.verticalHeader().sectionsMoved()):
+            # rowAt/columnAt give logical sections; the rectangle below assumes they run in
+            # order, left to right: otherwise Qt repaints as it would
             super().dataChanged(top_left, bottom_right, roles)
             return
         port = self.viewport().rect()
