@@ -12,6 +12,10 @@ works the same on Windows, macOS and Linux.
 It only makes the save faster, never different: ``job.save_results`` takes the copy only
 if every result of the book reached it before its row was written, and otherwise (or when
 the second process fails in any way) writes the workbook itself as before.
+
+"spawn" starts the child by importing the parent's main module again: a script that runs a
+sync must keep its work under ``if __name__ == "__main__":`` (as ``sheetsync`` does), and a
+frozen app must call ``multiprocessing.freeze_support()`` first (``packaging/entry.py``).
 """
 
 from __future__ import annotations
