@@ -311,3 +311,25 @@ def test_rows_the_writer_cannot_take_are_left_to_the_in_process_write(sheet_1k) 
     assert WriteAhead.start(loaded.data, numbers + [loaded.data.header_row]) is None
     assert WriteAhead.start(loaded.data, numbers + [-1]) is None
     assert leftovers(loaded.data.path.parent) == []
+
+
+def test_a_workbook_saved_in_excel_during_the_sync_is_not_overwritten(sheet_1k) -> None:
+    """The copy was made from the workbook as it was: a newer save wins, results go aside."""
+    import os
+
+    from sheetsync.core.errors import SaveError
+
+    loaded, plan = sheet_1k
+    book = book_for(loaded, plan)
+    ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    assert ahead is not None
+    ahead.add(book.results.values())
+    edited = loaded.data.path.read_bytes()  # "saved in Excel": same bytes, a newer file
+    loaded.data.path.write_bytes(edited)
+    os.utime(loaded.data.path, (time.time() + 5, time.time() + 5))
+    with pytest.raises(SaveError) as info:
+        save_results(loaded.data, book, stamp=loaded.stamp, ahead=ahead)
+    assert "changed on disk" in str(info.value)
+    assert Path(info.value.results_path).exists()
+    assert loaded.data.path.read_bytes() == edited
+    assert leftovers(loaded.data.path.parent) == []
