@@ -305,7 +305,7 @@ def run_sync(
     if stop_error is not None:
         print(f"sheetsync: {stop_error}", file=sys.stderr)
     book = run.book
-    summary = book.summary()
+    summary = end.summary if end is not None and end.summary is not None else book.summary()
     try:
         save_results(loaded.data, book, stamp=loaded.stamp, ahead=run.write_ahead)
     except SaveError as exc:

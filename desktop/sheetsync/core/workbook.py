@@ -203,7 +203,7 @@ def read_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
         data = _read_rows(path, name, cal_sheet, header_row)
     finally:
         book.close()
-    _warn_error_cells(data, scan.result())
+    _warn_error_cells(data, scan)
     return data
 
 
@@ -282,16 +282,17 @@ class _ErrorCellScan:
         except BaseException as exc:  # handed to the reading thread, which reports it
             self._error = exc
 
-    def result(self) -> list[tuple[int, int, str]] | BaseException:
+    def result(self) -> list[tuple[int, int, str]]:
+        """The cells found; raises what the scan raised."""
         self._thread.join()
-        return self._error if self._error is not None else self._cells
+        if self._error is not None:
+            raise self._error
+        return self._cells
 
 
-def _warn_error_cells(data: SheetData, found: list[tuple[int, int, str]] | BaseException) -> None:
+def _warn_error_cells(data: SheetData, scan: _ErrorCellScan) -> None:
     try:
-        if isinstance(found, BaseException):
-            raise found
-        cells = found
+        cells = scan.result()
     except WorkbookError as exc:
         log.warning("error-cell scan skipped: %s", exc)
         return
