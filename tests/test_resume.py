@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -20,6 +22,8 @@ from sheetsync.core.journal import JobHeader, JobJournal, JournalState, journal_
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.resume import pending_journal, prepare_run
 from sheetsync.core.results import RowResult
+from sheetsync.core.retry import rows_to_retry
+from sheetsync.core.syncjob import JobEnd, run_job
 from sheetsync.sandbox import DEMO_API_KEY, DEMO_CAMPAIGN_ID, SandboxApi
 
 
@@ -125,22 +129,21 @@ def test_a_different_job_on_a_pending_journal_is_refused(contacts_1k: Path) -> N
     assert JournalState.load(journal_path(AppPaths.default().journal_dir, contacts_1k)) is None
 
 
-def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox: SandboxApi, tmp_path: Path) -> None:
-    """The window shows JobEnd.summary instead of walking every result in a slot."""
-    import threading
-
-    from sheetsync.core.syncjob import JobEnd, run_job
-
-    loaded = load_sheet(contacts_1k)
-    plan = plan_job(loaded.data)
-    job = run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID), sandbox.base_url, DEMO_API_KEY, threading.Event(),
-                  paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")}))
-    end: JobEnd | None = None
+def run_to_end(job: Iterator[object]) -> JobEnd:
+    """Drive a ``run_job`` generator to its end; its JobEnd."""
     try:
         while True:
             next(job)
     except StopIteration as stop:
-        end = stop.value
+        return stop.value
+
+
+def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox: SandboxApi, tmp_path: Path) -> None:
+    """The window shows JobEnd.summary instead of walking every result in a slot."""
+    loaded = load_sheet(contacts_1k)
+    plan = plan_job(loaded.data)
+    end = run_to_end(run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID), sandbox.base_url, DEMO_API_KEY,
+                             threading.Event(), paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")})))
     assert end is not None and end.summary is not None
     assert end.summary.counts == end.run.book.summary().counts
     assert end.summary.total == len(plan.rows)
@@ -150,22 +153,12 @@ def test_run_job_counts_the_summary_on_its_own_thread(contacts_1k: Path, sandbox
 
 def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi, tmp_path: Path) -> None:
     """A batch refused by the server: its rows are the ones Retry failed rows sends."""
-    import threading
-
-    from sheetsync.core.retry import rows_to_retry
-    from sheetsync.core.syncjob import JobEnd, run_job
-
     loaded = load_sheet(contacts_1k)
     plan = plan_job(loaded.data)
     sandbox.faults.fail_next = [422]  # the first request is refused as a whole
-    job = run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID, concurrency=1), sandbox.base_url, DEMO_API_KEY,
-                  threading.Event(), paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")}))
-    end: JobEnd | None = None
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        end = stop.value
+    end = run_to_end(run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID, concurrency=1), sandbox.base_url,
+                             DEMO_API_KEY, threading.Event(),
+                             paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")})))
     assert end is not None and end.retry is not None
     assert [r.number for r in end.retry] == [r.number for r in plan.to_send[:100]]
     assert end.retry == rows_to_retry(plan, end.run.book.results)
@@ -173,8 +166,6 @@ def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi,
 
 def test_journal_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tmp_path: Path, monkeypatch) -> None:
     """Group commit: threads share fsyncs, yet each call returns only once its line is synced."""
-    import threading
-
     from sheetsync.core import journal as journal_module
     from sheetsync.core.results import CREATED, now
 

@@ -26,7 +26,7 @@ from sheetsync.core.writeahead import WriteAhead
 from sheetsync.core.writeback import KEEP, StreamedRows, Value, patch_sheet
 from sheetsync.sandbox.workbooks import make_contacts_workbook
 
-from test_writeback_corpus import CORPUS, FILES, NAMES, WHEN, _first_worksheet
+from test_writeback_corpus import CORPUS, FILES, NAMES, WHEN, status_places
 
 WHEN2 = datetime(2026, 2, 3, 4, 5, 6)
 
@@ -67,12 +67,8 @@ def members(path: Path) -> list[tuple[str, bytes]]:
 def test_a_streamed_write_is_the_in_process_write(name: str, tmp_path: Path) -> None:
     """Every 8th Excel-made file: same bytes in every member, rows without values kept."""
     src = CORPUS / name
-    found = _first_worksheet(src)
-    if found is None:
-        pytest.skip("no worksheet")
-    sheet, header_row, last_col, before = found
-    columns = list(zip([last_col + 1, last_col + 2, last_col + 3], NAMES))
-    new_row = max(len(before), header_row + 2) + 2
+    sheet, header_row, cols, new_row, _ = status_places(src)
+    columns = list(zip(cols, NAMES))
     rows: dict[int, Sequence[Value]] = {header_row + 1: ["created", "a & b", WHEN], new_row: ["new", None, WHEN2]}
     keep = header_row + 2  # known to the stream, never given values: left as it is
     direct, streamed = tmp_path / f"direct{src.suffix}", tmp_path / f"streamed{src.suffix}"

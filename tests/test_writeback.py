@@ -359,16 +359,21 @@ def test_error_cells_are_found(handmade: Path, tmp_path: Path) -> None:
     assert find_error_cells(no_r, "Contacts") == [(5, 1, "#N/A"), (5, 2, "#DIV/0!")]  # rows renumbered
 
 
-def test_table_grows_to_include_the_status_columns(tmp_path: Path) -> None:
+def table_workbook(path: Path, rows: int) -> Path:
+    """Name, Email, Phone and ``rows`` data rows, as the Excel table "People"."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Contacts"
     ws.append(["Name", "Email", "Phone"])
-    for i in range(4):
+    for i in range(rows):
         ws.append([f"N{i}", f"u{i}@x.com", i])
-    ws.add_table(Table(displayName="People", ref="A1:C5"))
-    src = tmp_path / "table.xlsx"
-    wb.save(src)
+    ws.add_table(Table(displayName="People", ref=f"A1:C{rows + 1}"))
+    wb.save(path)
+    return path
+
+
+def test_table_grows_to_include_the_status_columns(tmp_path: Path) -> None:
+    src = table_workbook(tmp_path / "table.xlsx", 4)
     dst = patch(src, {2: ["created", "ok", WHEN]})
     table_xml = members(dst)["xl/tables/table1.xml"].decode()
     assert 'ref="A1:F5"' in table_xml and '<tableColumns count="6">' in table_xml
@@ -617,15 +622,7 @@ def test_libreoffice_opens_the_result_and_shows_the_status_values(tmp_path: Path
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         pytest.skip("LibreOffice (Debian package libreoffice-calc) is not installed")
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "Contacts"
-    ws.append(["Name", "Email", "Phone"])
-    for i in range(3):
-        ws.append([f"N{i}", f"u{i}@x.com", i])
-    ws.add_table(Table(displayName="People", ref="A1:C4"))
-    src = tmp_path / "table.xlsx"
-    wb.save(src)
+    src = table_workbook(tmp_path / "table.xlsx", 3)
     dst = patch(src, {2: ["created", "=1+1 & <x>", WHEN], 6: ["new", "\u05e9\u05dc\u05d5\u05dd \U0001F600", None]})
     profile = (tmp_path / "lo-profile").as_uri()  # a private profile: parallel runs do not collide
     subprocess.run([soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to",

@@ -111,15 +111,21 @@ def _check_workbook(old: bytes, new: bytes) -> None:
     assert name.sub(rb"\1#\2", new) == name.sub(rb"\1#\2", old), "workbook.xml has unexpected changes"
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_corpus_file(name: str, tmp_path: Path) -> None:
-    src = CORPUS / name
+def status_places(src: Path) -> tuple[str, int, list[int], int, list[list[object]]]:
+    """Where a corpus file's status values go: (sheet, header row, the three columns after the
+    last used one, a row that does not exist yet, the sheet's values before). Skips a file
+    with chart sheets only."""
     found = _first_worksheet(src)
     if found is None:
         pytest.skip("no worksheet (chart sheets only)")
     sheet, header_row, last_col, before = found
-    cols = [last_col + 1, last_col + 2, last_col + 3]
-    new_row = max(len(before), header_row + 2) + 2  # a row that does not exist yet
+    return sheet, header_row, [last_col + 1, last_col + 2, last_col + 3], max(len(before), header_row + 2) + 2, before
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_corpus_file(name: str, tmp_path: Path) -> None:
+    src = CORPUS / name
+    sheet, header_row, cols, new_row, before = status_places(src)
     rows = {header_row + 1: ["created", "=not a formula", WHEN], header_row + 2: ["error", "bad & <odd>", None],
             new_row: ["new row", "\u05e9\u05dc\u05d5\u05dd \U0001F600", WHEN]}
     dst = tmp_path / ("out" + src.suffix)
