@@ -72,7 +72,7 @@ class WriteAhead:
         self._feeder = threading.Thread(target=self._feed, name="sheetsync-writeahead-feed", daemon=True)
         self._feeder.start()
         self._finalizer = weakref.finalize(self, _discard, process, conn, path, source, self._outbox)
-        self._source_finalizer = weakref.finalize(self, _unlink, source)
+        self._source = source
 
     def _feed(self) -> None:
         while (message := self._outbox.get()) is not None:
@@ -156,7 +156,7 @@ class WriteAhead:
         except Exception as exc:  # whatever went wrong, the workbook is written in-process
             log.info("write-ahead lost: %s", exc)
         self._process.join(5)
-        self._source_finalizer()
+        _unlink(self._source)  # the writer is done with it, whatever it answered
         if reply == ("ok", 0):
             self._finalizer.detach()
             self._conn.close()
