@@ -128,9 +128,15 @@ class SyncEngine:
         self._count = 0
         # Requests on the wire are limited by this gate, not by the pool: up to twice as many
         # batches are prepared (contacts built) and reconciled on either side of their
-        # request, so a slot is reused the moment its answer arrives.
+        # request, so a slot is reused the moment its answer arrives. The gate lets batches
+        # through in the order they were submitted (a ticket each), so they go out in row
+        # order however the threads are scheduled: the results come back in row order for
+        # the write-ahead copy, and the batches in flight at a crash are the next ones.
         self._slots = threading.Condition()
         self._busy = 0
+        self._next_ticket = 0  # handed out on submission (the run's thread)
+        self._serving = 0  # the ticket the gate lets through next
+        self._dropped: set[int] = set()  # tickets whose batch never came to the gate
 
     @property
     def total(self) -> int:
@@ -203,7 +209,8 @@ class SyncEngine:
                 pending[0][2] = start + len(batch)
                 if pending[0][2] >= len(queue):
                     pending.pop(0)
-                in_flight[pool.submit(self._send_batch, batch, *target)] = batch
+                ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+                in_flight[pool.submit(self._send_batch, batch, *target, ticket)] = batch
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -250,32 +257,54 @@ class SyncEngine:
             body["externalIdValue"] = self.options.external_id_value
         return body
 
-    def _send_batch(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
-        outcome = self._send_rows(rows, campaign, action)
+    def _send_batch(self, rows: list[RowPlan], campaign: str, action: str, ticket: int) -> BatchOutcome:
+        outcome = self._send_rows(rows, campaign, action, ticket)
         if outcome.sent:
             self._note_success()
         return self._numbered(outcome)
 
-    def _acquire(self) -> bool:
-        """Wait for a free request slot; False when the job is stopping (send nothing)."""
+    def _acquire(self, ticket: int | None) -> bool:
+        """Wait for a free request slot and, with a ticket, for its turn; False when the
+        job is stopping (send nothing). The halves of a split batch have no ticket: they
+        continue a batch that already had its turn."""
         with self._slots:
-            while self._busy >= self._limit and not self._stopping():
+            while not self._stopping() and (self._busy >= self._limit or not self._my_turn(ticket)):
                 self._slots.wait(0.05)
             if self._stopping():
                 return False
             self._busy += 1
+            if ticket is not None:
+                self._serving += 1
+                self._slots.notify_all()  # the next ticket may go too, if a slot is free
             return True
+
+    def _my_turn(self, ticket: int | None) -> bool:
+        while self._serving in self._dropped:
+            self._dropped.discard(self._serving)
+            self._serving += 1
+        return ticket is None or ticket == self._serving
+
+    def _drop(self, ticket: int | None) -> None:
+        """A ticketed batch that will never come to the gate must not hold up the next."""
+        if ticket is not None:
+            with self._slots:
+                self._dropped.add(ticket)
+                self._slots.notify_all()
 
     def _release(self) -> None:
         with self._slots:
             self._busy -= 1
-            self._slots.notify()  # one slot freed: wake one waiter (the others poll for a stop)
+            self._slots.notify_all()
 
-    def _send_rows(self, rows: list[RowPlan], campaign: str, action: str) -> BatchOutcome:
-        body = self._body(rows, action)
-        batch_id = uuid.uuid4().hex
-        digest = hashlib.sha256(orjson.dumps(body)).hexdigest() if self.journal is not None else ""
-        if not self._acquire():
+    def _send_rows(self, rows: list[RowPlan], campaign: str, action: str, ticket: int | None = None) -> BatchOutcome:
+        try:
+            body = self._body(rows, action)
+            batch_id = uuid.uuid4().hex
+            digest = hashlib.sha256(orjson.dumps(body)).hexdigest() if self.journal is not None else ""
+        except BaseException:
+            self._drop(ticket)
+            raise
+        if not self._acquire(ticket):
             return self._unsent_outcome(list(rows))
         try:
             if self.journal is not None:
