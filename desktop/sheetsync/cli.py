@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_selftest()
     _configure_logging(args.debug)
+    from .core.gctuning import tune_for_bulk_data
+
+    tune_for_bulk_data()
     command = args.command or "gui"
     handler = {
         "sync": cmd_sync,

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from .gctuning import tune_for_bulk_data
 from .results import RowResult
 from .workbook import STATUS_HEADERS, SheetData
 from .writeback import KEEP, MAX_ROW, StreamedRows, Value, patch_sheet
@@ -69,6 +70,9 @@ class WriteAhead:
         # The pipe is written by a thread of its own: the sync's thread never waits on it,
         # even while the writer starts (Windows' and macOS's pipes hold only 8 KB) or stalls.
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # The rows go down the pipe too, first: as an argument they would make start()
+        # wait until the new interpreter had read them (a pipe holds 64 KB at most).
+        self._outbox.put(sorted(self.rows))
         self._feeder = threading.Thread(target=self._feed, name="sheetsync-writeahead-feed", daemon=True)
         self._feeder.start()
         self._finalizer = weakref.finalize(self, _discard, process, conn, path, source, self._outbox)
@@ -110,7 +114,7 @@ class WriteAhead:
             columns = list(zip(sheet.status_columns(), STATUS_HEADERS, strict=True))
             process = context.Process(
                 target=_write, name="sheetsync-writeahead", daemon=True,
-                args=(child, str(source), name, sheet.sheet, sheet.header_row, columns, sorted(rows)),
+                args=(child, str(source), name, sheet.sheet, sheet.header_row, columns),
             )
             process.start()
             child.close()
@@ -265,13 +269,21 @@ class _Feed(StreamedRows):
 
 
 def _write(conn: Connection, src: str, dst: str, sheet: str, header_row: int,
-           columns: list[tuple[int, str]], rows: list[int]) -> None:
-    """The writing process: the copy, then ("ok", stale results) or ("error", text)."""
+           columns: list[tuple[int, str]]) -> None:
+    """The writing process: the copy, then ("ok", stale results) or ("error", text).
+
+    The first message is the list of rows to write; then come their results."""
     # Ctrl+C in a terminal reaches this process too: the app decides what to do, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_for_bulk_data()
     # The feed's thread must get the GIL at once when results come, or the pipe fills up
     # and the sync waits for it.
     sys.setswitchinterval(0.0005)
+    try:
+        rows: list[int] = conn.recv()
+    except (EOFError, OSError):  # the app went away before it sent anything
+        _unlink(Path(dst))
+        return
     feed = _Feed(conn, rows)
     try:
         patch_sheet(Path(src), Path(dst), sheet_name=sheet, header_row=header_row, columns=columns,

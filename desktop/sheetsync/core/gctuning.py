@@ -1,0 +1,25 @@
+"""The cyclic garbage collector, tuned for a process that holds a sheet in memory.
+
+Reading, checking and syncing 100,000 rows allocates millions of small objects (rows,
+their value lists, plans, results) that live until the job ends and hold no reference
+cycles: reference counting frees them. With CPython's default threshold the collector
+still runs every 700 container allocations and walks the young ones again and again as
+they age: about a second of a 100,000-row sync (measured with ``python -m bench``).
+Collecting the youngest generation every 20,000 allocations instead removes nearly all of
+that cost; the few cyclic objects (tracebacks, HTTP connections) are still collected, a
+little later.
+"""
+
+from __future__ import annotations
+
+import gc
+
+#: Container allocations between two collections of the youngest generation (CPython: 700).
+YOUNG_THRESHOLD = 20_000
+
+
+def tune_for_bulk_data() -> None:
+    """Collect less often; the older generations keep CPython's ratios. Idempotent."""
+    young, middle, old = gc.get_threshold()
+    if 0 < young < YOUNG_THRESHOLD:  # 0: someone disabled collection; leave it so
+        gc.set_threshold(YOUNG_THRESHOLD, middle, old)
