@@ -108,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``sheetsync`` command; ``argv`` None means this is the process's entry point
+    (the console script, ``python -m sheetsync``, the frozen app)."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            from .core.gctuning import leave_to_the_os
+
+            leave_to_the_os()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.selftest:
@@ -149,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def gui_main() -> int:
-    return main(sys.argv[1:] or ["gui"])
+    if not sys.argv[1:]:
+        sys.argv.append("gui")
+    return main()
 
 
 def _configure_logging(debug: bool) -> None:

@@ -115,10 +115,8 @@ class JobJournal:
                 self._synced = covered
 
     def before_send(self, batch_id: str, rows: Sequence[int], payload_sha256: str) -> None:
-        described = []
-        for number in rows:
-            plan = self._rows.get(number)
-            described.append([number, plan.email if plan else None, plan.phone if plan else None])
+        known = self._rows
+        described = [[n, p.email, p.phone] if (p := known.get(n)) is not None else [n, None, None] for n in rows]
         self._write({"type": "send", "batch": batch_id, "rows": described, "sha256": payload_sha256})
 
     def record(self, batch_id: str, results: Sequence[RowResult], unmatched: Sequence[Any]) -> None:
