@@ -728,3 +728,22 @@ def test_random_sheets_match_a_reference_model(tmp_path_factory, monkeypatch, ca
             elif isinstance(value, datetime):
                 expected[(rnum, col)] = writeback.excel_serial(value)
     assert _read_cells(members(dst)[SHEET]) == expected
+
+
+@given(st.binary(max_size=40) | st.lists(st.sampled_from([b"<", b"!", b"?", b'"', b"array", b"dataTable", b"y", b"b", b"x"]),
+                                         max_size=12).map(b"".join),
+       st.sampled_from([(b"<!", 1), (b"<?", 1), (b'"array"', 5), (b'"dataTable"', 7)]), st.data())
+def test_the_rare_byte_search_finds_what_bytes_find_finds(buf: bytes, needle_anchor: tuple[bytes, int], data) -> None:
+    """The scans for comments and array formulas look for a rare byte of the needle first;
+    they must answer exactly as ``needle in buf[start:stop]``."""
+    needle, anchor = needle_anchor
+    start = data.draw(st.integers(0, len(buf)))
+    stop = data.draw(st.integers(start, len(buf)))
+    assert writeback._has(buf, needle, anchor, start, stop) == (needle in buf[start:stop])
+
+
+@pytest.mark.parametrize("markup", ["<![CDATA[x]]>", "<?pi x?>"])
+def test_cdata_and_processing_instructions_in_cell_data_are_refused(tmp_path: Path, markup: str) -> None:
+    src = edit_sheet(make_workbook(tmp_path / "in.xlsx"), lambda x: x.replace("</sheetData>", markup + "</sheetData>"))
+    with pytest.raises(UnsupportedWorkbook, match="comments or CDATA"):
+        patch(src, {3: ["x", "y", None]})

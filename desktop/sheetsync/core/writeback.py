@@ -62,8 +62,9 @@ MAX_ROW = 1_048_576
 MAX_COL = 16_384
 MAX_CELL_CHARS = 32_767  # Excel's limit, in UTF-16 code units
 CHUNK = 1 << 20
-# Level 3 deflates the big sheet part 2.5x faster than the default 6 for 5% more bytes.
-SHEET_COMPRESS_LEVEL = 3
+# Level 2 deflates the big sheet part 4.5x faster than the default 6 for 20% more bytes
+# (66 MB of XML: 0.16 s, against 0.27 s at level 3 and 0.71 s at 6).
+SHEET_COMPRESS_LEVEL = 2
 
 # --------------------------------------------------------------------------- public API
 
@@ -562,10 +563,26 @@ def _need_more(reader: _Reader, out: _Out, out_pos: int, keep_from: int, plan: _
     reader.more(keep_from)
 
 
+def _has(buf: bytes, needle: bytes, anchor: int, start: int, stop: int) -> bool:
+    """``needle in buf[start:stop]``, found through its byte at ``anchor``, one that is rare
+    in sheet XML. bytes.find of a short needle made of '<', '"' and letters steps through
+    the sheet's dense markup: 60 ms for 66 MB, against 4 ms for a rare byte's memchr."""
+    key = needle[anchor : anchor + 1]
+    end = stop - len(needle) + anchor + 1  # the anchor of a needle that ends by ``stop``
+    if end <= start + anchor:
+        return False
+    i = buf.find(key, start + anchor, end)
+    while i != -1:
+        if buf.startswith(needle, i - anchor):
+            return True
+        i = buf.find(key, i + 1, end)
+    return False
+
+
 def _refuse_markup(reader: _Reader, start: int, sd_end: int, plan: _Plan) -> None:
     """Comments, CDATA or processing instructions inside sheetData would fool the scanner."""
     stop = sd_end if sd_end != -1 else len(reader.buf)
-    if reader.buf.find(b"<!", start, stop) != -1 or reader.buf.find(b"<?", start, stop) != -1:
+    if _has(reader.buf, b"<!", 1, start, stop) or _has(reader.buf, b"<?", 1, start, stop):
         raise UnsupportedWorkbook(
             f'The sheet "{plan.sheet_name}" in {plan.file_name} contains XML comments or CDATA '
             "in its cell data (Excel never writes these), so Sheet Sync cannot rewrite it "
@@ -661,8 +678,8 @@ _MULTI_CELL_F = re.compile(
 def _check_array_formulas(buf: bytes, start: int, stop: int, plan: _Plan) -> None:
     """An array or data-table formula spanning a status cell would break if the cell changed."""
     stop = stop if stop != -1 else len(buf)
-    if buf.find(b'"array"', start, stop) == -1 and buf.find(b'"dataTable"', start, stop) == -1:
-        return
+    if not _has(buf, b'"array"', 5, start, stop) and not _has(buf, b'"dataTable"', 7, start, stop):
+        return  # (found through their "y" and "b")
     for m in _MULTI_CELL_F.finditer(buf, start, stop):
         ref = _attr(m.group(), b"ref")
         if ref:
