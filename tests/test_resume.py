@@ -156,7 +156,7 @@ def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi,
     loaded = load_sheet(contacts_1k)
     plan = plan_job(loaded.data)
     sandbox.faults.fail_next = [422]  # the first request is refused as a whole
-    end = run_to_end(run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID, concurrency=1), sandbox.base_url,
+    end = run_to_end(run_job(loaded, plan, JobOptions(DEMO_CAMPAIGN_ID, batch_size=100, concurrency=1), sandbox.base_url,
                              DEMO_API_KEY, threading.Event(),
                              paths=AppPaths.default({"SHEETSYNC_HOME": str(tmp_path / "home")})))
     assert end is not None and end.retry is not None

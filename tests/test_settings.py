@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sheetsync.core.engine import DEFAULT_BATCH_SIZE
 from sheetsync.core.paths import AppPaths
 from sheetsync.core.settings import MAX_RECENT, Settings
 
@@ -44,7 +45,7 @@ def test_wrong_types_fall_back_to_defaults(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"version": 1, "batch_size": "lots", "region": "GB", "unknown": 1}))
     settings = Settings.load(path)
-    assert settings.batch_size == 100 and settings.region == "GB"
+    assert settings.batch_size == DEFAULT_BATCH_SIZE and settings.region == "GB"
 
 
 def test_app_paths_follow_sheetsync_home(app_home: Path) -> None:

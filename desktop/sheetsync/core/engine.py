@@ -29,7 +29,11 @@ from .results import ERROR, SKIPPED, RowResult, now
 
 log = logging.getLogger("sheetsync.engine")
 
-DEFAULT_BATCH_SIZE = 100
+#: Contacts per request. Each request costs the app, the server and the journal about the
+#: same whatever its size (an fsync, HTTP, a thread hand-off), so 250 sends 100,000 rows in
+#: 400 requests instead of 1,000, 0.8 s sooner here. The contract does not say how large a
+#: batch the server accepts: a 413 halves the batch size for the rest of the job.
+DEFAULT_BATCH_SIZE = 250
 DEFAULT_CONCURRENCY = 4
 MAX_BATCH_SIZE = 10_000
 MAX_CONCURRENCY = 16
