@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,9 @@ class LoadedSheet:
 
 def load_sheet(path: Path, sheet: str | None = None, header_row: int | None = None) -> LoadedSheet:
     path = Path(path)
+    started = time.perf_counter()
     data = read_sheet(path, sheet, header_row)
+    log.debug("read %d rows of '%s' in %.2f s", len(data.rows), data.sheet, time.perf_counter() - started)
     return LoadedSheet(data, FileStamp.of(path))
 
 
@@ -83,7 +86,10 @@ def plan_job(
             f"Columns: {', '.join(sheet.headers)}. Map one (in a mapping file: "
             '{"columns": {"E-mail": "email"}}).'
         )
-    return prepare(sheet, resolved, region=region, campaign_labels=campaign_labels)
+    started = time.perf_counter()
+    plan = prepare(sheet, resolved, region=region, campaign_labels=campaign_labels)
+    log.debug("checked %d rows in %.2f s", len(plan.rows), time.perf_counter() - started)
+    return plan
 
 
 @dataclass

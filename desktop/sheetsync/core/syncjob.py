@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -78,6 +79,8 @@ def run_job(
             # first and make the copy stale (Retry failed rows keeps the others' results).
             sending = {r.number for r in run.rows}
             run.write_ahead.add(r for n, r in run.book.results.items() if n not in sending)
+    log.debug("sending %d rows (%d prepared before)", len(run.rows), len(run.book.results))
+    sending = time.perf_counter()
     yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
     holder: dict[str, SyncEngine] = {}
     report: MissingReport | None = None
@@ -98,6 +101,7 @@ def run_job(
     finally:
         run.journal.close()
     run.remember()
+    log.debug("sent and recorded in %.2f s", time.perf_counter() - sending)
     summary = run.book.summary()
     log.info("sync of %s (sheet '%s') to campaign %s: %s%s", loaded.data.path.name, loaded.data.sheet,
              options.campaign_id, summary.line(), f"; stopped: {engine.stop_error}" if engine.stop_error else "")
