@@ -182,10 +182,11 @@ def _settings() -> Any:
 
 # -- sync -------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .core.credentials import KeyStore
-    from .core.engine import JobOptions
-    from .core.job import load_sheet, plan_job
+    # Only light modules until the workbook is read: the rest (httpx, keyring, the engine)
+    # is imported on a thread while calamine parses without the GIL (_preload).
     from .core.mapping import Mapping
+    from .core.options import JobOptions
+    from .core.workbook import load_sheet
 
     settings = _settings()
     mapping = Mapping.load(args.mapping) if args.mapping else Mapping()
@@ -203,9 +204,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     base_url = args.base_url or settings.base_url
     region = (args.region or settings.region).upper()
     _check_region(region)
-    _preload("sheetsync.core.syncjob", "sheetsync.core.client", "sheetsync.core.locks",
-             "sheetsync.core.profiles", "sheetsync.core.logsetup")
+    _preload("sheetsync.core.job", "sheetsync.core.credentials", "sheetsync.core.syncjob", "sheetsync.core.client",
+             "sheetsync.core.locks", "sheetsync.core.profiles", "sheetsync.core.logsetup")
     loaded = load_sheet(args.workbook, sheet_name, header_row)
+    from .core.credentials import KeyStore
+    from .core.job import plan_job
     from .core.profiles import find_profile, save_profile
 
     if args.mapping:

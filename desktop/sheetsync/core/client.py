@@ -40,6 +40,7 @@ import httpx
 import orjson
 import stamina
 
+from sheetsync.core.options import DEFAULT_BASE_URL
 from sheetsync.core.errors import (
     BadResponse,
     BatchFailed,
@@ -65,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger("sheetsync.api")
 
-DEFAULT_BASE_URL = "https://api.heylibby.com/api/v1"
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _SNIPPET = 300
 

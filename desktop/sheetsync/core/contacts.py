@@ -32,8 +32,10 @@ INVALID = "invalid"
 
 def normalise_email(text: str) -> str | None:
     """Trimmed, lowercased email if its syntax is right, else None."""
-    email = text.strip().strip("<>").strip()
-    if email.lower().startswith("mailto:"):
+    email = text.strip()
+    if email[:1] == "<" or email[-1:] == ">":
+        email = email.strip("<>").strip()
+    if email[:7].lower() == "mailto:":
         email = email[7:]
     if len(email) > 254 or ".." in email or not _EMAIL.match(email):
         return None
@@ -155,26 +157,42 @@ def prepare(
     campaign_col = mapping.column_for("campaign")
     labels = {k.casefold(): v for k, v in (campaign_labels or {}).items()}
     rows: list[RowPlan] = []
-    first_seen: dict[str, int] = {}
-    last_round: dict[str, int] = {}
+    # Contacts seen so far, by email and by phone (within a campaign, for a Campaign
+    # column): (first row, last round). Keyed by the value itself, or (campaign, value).
+    by_email: dict[object, list[int]] = {}
+    by_phone: dict[object, list[int]] = {}
+    email_index = email_col.index if email_col else None
+    phone_index = phone_col.index if phone_col else None
     for row in sheet.rows:
-        plan = _check_row(row, email_col.index if email_col else None, phone_col.index if phone_col else None, region)
+        plan = _check_row(row, email_index, phone_index, region)
         if action_col is not None:
             _row_action(plan, row.get(action_col.index))
         if campaign_col is not None:
             _row_campaign(plan, row.get(campaign_col.index), labels)
         if plan.state == SEND:
-            scope = plan.campaign or ""
-            keys = [k for k in (f"{scope}e:{plan.email.casefold()}" if plan.email else None, f"{scope}p:{plan.phone}" if plan.phone else None) if k]
-            earlier = [first_seen[k] for k in keys if k in first_seen]
-            if earlier:
-                plan.duplicate_of = min(earlier)
-                plan.round = max(last_round[k] for k in keys if k in last_round) + 1
-                what = "email" if keys[0] in first_seen and plan.email else "phone"
+            scope = plan.campaign
+            e_key = plan.email and (plan.email.casefold() if not scope else (scope, plan.email.casefold()))
+            p_key = plan.phone and (plan.phone if not scope else (scope, plan.phone))
+            seen_e = by_email.get(e_key) if e_key else None
+            seen_p = by_phone.get(p_key) if p_key else None
+            if seen_e is None and seen_p is None:  # the usual row: a contact not seen before
+                if e_key:
+                    by_email[e_key] = [plan.number, 0]
+                if p_key:
+                    by_phone[p_key] = [plan.number, 0]
+            else:
+                earlier = [s for s in (seen_e, seen_p) if s is not None]
+                plan.duplicate_of = min(s[0] for s in earlier)
+                plan.round = max(s[1] for s in earlier) + 1
+                what = "email" if seen_e is not None else "phone"
                 plan.messages.append(f"same {what} as row {plan.duplicate_of}; sent in a separate request")
-            for k in keys:
-                first_seen.setdefault(k, plan.number)
-                last_round[k] = plan.round
+                for key, seen, index in ((e_key, seen_e, by_email), (p_key, seen_p, by_phone)):
+                    if not key:
+                        continue
+                    if seen is None:
+                        index[key] = [plan.number, plan.round]
+                    else:
+                        seen[1] = plan.round
         rows.append(plan)
     return Plan(sheet, mapping, region, rows)
 
@@ -211,15 +229,16 @@ def _check_row(row: DataRow, email_col: int | None, phone_col: int | None, regio
     messages: list[str] = []
     email = phone = None
     bad_email = bad_phone = False
+    values = row.values
     if email_col is not None:
-        raw = as_text(row.get(email_col))
+        raw = as_text(values[email_col] if email_col < len(values) else None)
         if raw:
             email = normalise_email(raw)
             if email is None:
                 bad_email = True
                 messages.append(f"email '{_clip(raw)}' is not a valid address")
     if phone_col is not None:
-        raw = as_text(row.get(phone_col))
+        raw = as_text(values[phone_col] if phone_col < len(values) else None)
         if raw:
             result = normalise_phone(raw, region)
             phone = result.digits

@@ -30,41 +30,16 @@ from .engine import BatchOutcome
 from .errors import InputError, MappingError, SaveError, WorkbookError
 from .mapping import Mapping, resolve
 from .results import INVALID, RowResult, Summary, now
-from .workbook import STATUS_HEADERS, SheetData, read_sheet
+from .workbook import STATUS_HEADERS, FileStamp, LoadedSheet, SheetData, load_sheet, read_sheet
 
 if TYPE_CHECKING:
     from .writeahead import WriteAhead
 
 log = logging.getLogger("sheetsync.job")
 
+__all__ = ["FileStamp", "LoadedSheet", "load_sheet"]  # defined in .workbook (light to import)
+
 RESULTS_SUFFIX = ".sheetsync-results.json"
-
-
-@dataclass(frozen=True)
-class FileStamp:
-    """Size and modification time: tells whether the workbook changed since it was read."""
-
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> FileStamp:
-        st = Path(path).stat()
-        return cls(st.st_size, st.st_mtime_ns)
-
-
-@dataclass
-class LoadedSheet:
-    data: SheetData
-    stamp: FileStamp
-
-
-def load_sheet(path: Path, sheet: str | None = None, header_row: int | None = None) -> LoadedSheet:
-    path = Path(path)
-    started = time.perf_counter()
-    data = read_sheet(path, sheet, header_row)
-    log.debug("read %d rows of '%s' in %.2f s", len(data.rows), data.sheet, time.perf_counter() - started)
-    return LoadedSheet(data, FileStamp.of(path))
 
 
 def plan_job(

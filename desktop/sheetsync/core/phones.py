@@ -16,7 +16,6 @@ from functools import lru_cache
 import phonenumbers
 
 _FORMATTING = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
-_DIGITS = re.compile(r"\+?\d+")
 _EXTENSION = re.compile(r"(?:ext\.?|x|#)\s*\d+\s*$", re.IGNORECASE)
 
 
@@ -30,10 +29,13 @@ def normalise_phone(text: str, region: str = "US") -> PhoneResult:
     raw = text.strip()
     if not raw:
         return PhoneResult(None, None)
-    cleaned = _FORMATTING.sub("", raw)
+    # str.isdecimal() is re's \d (Unicode category Nd), without the regex engine: most
+    # cells hold plain digits, and this runs once per row.
+    cleaned = raw if raw.isdecimal() else _FORMATTING.sub("", raw)
     if cleaned.startswith("00") and cleaned[2:].isdigit():
         cleaned = "+" + cleaned[2:]
-    national = _fast_national(cleaned, region) if _DIGITS.fullmatch(cleaned) else None
+    plain = cleaned.isdecimal() or (cleaned[:1] == "+" and cleaned[1:].isdecimal())
+    national = _fast_national(cleaned, region) if plain else None
     if national is not None:  # ten digits in the North American plan: possible by construction
         digits = "1" + national
         if not _nanp_valid(int(national[:6])):

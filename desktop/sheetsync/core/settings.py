@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomicfile import write_text_atomic
-from .client import DEFAULT_BASE_URL
-from .engine import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
+from .options import DEFAULT_BASE_URL, DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 
 log = logging.getLogger("sheetsync.settings")
 

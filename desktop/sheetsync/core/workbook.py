@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -311,3 +312,33 @@ def _warn_error_cells(data: SheetData, scan: _ErrorCellScan) -> None:
     data.warnings.append(
         f"{len(cells)} cell(s) hold an Excel error and count as empty: {shown}{more}."
     )
+
+
+# -- a sheet as loaded for a job ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """Size and modification time: tells whether the workbook changed since it was read."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        st = Path(path).stat()
+        return cls(st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class LoadedSheet:
+    data: SheetData
+    stamp: FileStamp
+
+
+def load_sheet(path: Path, sheet: str | None = None, header_row: int | None = None) -> LoadedSheet:
+    path = Path(path)
+    started = time.perf_counter()
+    data = read_sheet(path, sheet, header_row)
+    log.debug("read %d rows of '%s' in %.2f s", len(data.rows), data.sheet, time.perf_counter() - started)
+    return LoadedSheet(data, FileStamp.of(path))

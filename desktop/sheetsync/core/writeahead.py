@@ -27,7 +27,6 @@ import os
 import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import weakref
@@ -130,13 +129,16 @@ class WriteAhead:
         """Results as they arrive (any order); a row's last result is the one that counts."""
         if self._failed or self._done:
             return
-        items = []
+        # Grouped by value: a batch's rows usually share one status, message and time, so
+        # a message is a few lists of row numbers, not a tuple and a datetime per row.
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        rows, sent = self.rows, self._sent
         for result in results:
-            if result.number in self.rows:
-                self._sent[result.number] = result
-                items.append((result.number, result.status, result.message or None, result.at))
-        if items:
-            self._outbox.put(("rows", items))
+            if result.number in rows:
+                sent[result.number] = result
+                groups.setdefault((result.status, result.message or None, result.at), []).append(result.number)
+        if groups:
+            self._outbox.put(("rows", [(*values, numbers) for values, numbers in groups.items()]))
 
     def finish(self, results: dict[int, RowResult]) -> Path | None:
         """The copy with exactly ``results`` written, or None (nothing left behind)."""
@@ -199,7 +201,9 @@ def _unlink(path: Path) -> None:
 
 
 class _Feed(StreamedRows):
-    """The rows' values as the parent sends them; ``self[row]`` waits for its row."""
+    """The rows' values as the parent sends them; ``self[row]`` reads the pipe until its
+    row has come. One thread: the writer reads when it needs a row, so no thread hands it
+    the GIL back (the parent's feeder thread waits meanwhile, never the sync)."""
 
     def __init__(self, conn: Connection, rows: Sequence[int]) -> None:
         self._conn = conn
@@ -211,33 +215,34 @@ class _Feed(StreamedRows):
         self.orphaned = False  # the parent went away without saying "end"
         self.broken: BaseException | None = None  # the feed failed: the copy must not be used
         self.stale = 0  # results that came for rows already written
-        self._cond = threading.Condition()
-        self._pump_thread = threading.Thread(target=self._pump, name="feed", daemon=True)
-        self._pump_thread.start()
 
-    def _pump(self) -> None:
+    def _receive(self) -> bool:
+        """Take one message from the pipe; False once no more will come."""
+        if self._ended:
+            return False
         try:
-            while True:
-                message = self._conn.recv()
-                if message[0] == "end":
-                    break
-                with self._cond:
-                    for number, status, text, at in message[1]:
-                        if number in self._taken:
-                            self.stale += 1
-                        self._values[number] = [status, text, at]
-                    self._cond.notify_all()
+            message = self._conn.recv()
+            if message[0] == "end":
+                self._ended = True
+                return False
+            values, taken = self._values, self._taken
+            for status, text, at, numbers in message[1]:
+                shared = [status, text, at]  # read only: one list for the group's rows
+                for number in numbers:
+                    if number in taken:
+                        self.stale += 1
+                    values[number] = shared
         except (EOFError, OSError):
-            self.orphaned = True
+            self.orphaned = self._ended = True
         except BaseException as exc:  # an unreadable message: stop, and say so at the end
             self.broken = exc
-            self.orphaned = True
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
+            self.orphaned = self._ended = True
+        return not self._ended
 
     def wait_end(self) -> None:
-        self._pump_thread.join()
+        """Read the rest: results for rows already written make the copy stale."""
+        while self._receive():
+            pass
 
     # -- Mapping -----------------------------------------------------------------------
     def __getitem__(self, rnum: int) -> Sequence[Value]:
@@ -245,13 +250,12 @@ class _Feed(StreamedRows):
             return self.header[1]
         if rnum not in self._set:
             raise KeyError(rnum)
-        with self._cond:
-            while rnum not in self._values and not self._ended:
-                self._cond.wait()
-            if self.orphaned:  # nothing more will come: stop writing, the copy is not used
-                raise RuntimeError(f"the results feed stopped ({self.broken or 'the app went away'})")
-            self._taken.add(rnum)
-            return self._values.get(rnum, KEEP)
+        while rnum not in self._values and self._receive():
+            pass
+        if self.orphaned:  # nothing more will come: stop writing, the copy is not used
+            raise RuntimeError(f"the results feed stopped ({self.broken or 'the app went away'})")
+        self._taken.add(rnum)
+        return self._values.get(rnum, KEEP)
 
     def __iter__(self) -> Iterator[int]:
         if self.header is not None and self.header[0] not in self._set:
@@ -276,9 +280,6 @@ def _write(conn: Connection, src: str, dst: str, sheet: str, header_row: int,
     # Ctrl+C in a terminal reaches this process too: the app decides what to do, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_for_bulk_data()
-    # The feed's thread must get the GIL at once when results come, or the pipe fills up
-    # and the sync waits for it.
-    sys.setswitchinterval(0.0005)
     try:
         rows: list[int] = conn.recv()
     except (EOFError, OSError):  # the app went away before it sent anything
