@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +186,45 @@ def test_batches_go_out_in_row_order(sandbox: SandboxApi) -> None:
         run(make_plan(300), sandbox, batch_size=10, concurrency=1)
         order = [int(r.body["contacts"][0]["email"][4:].split("@")[0]) // 10 for r in sandbox.requests[before:]]
         assert order == list(range(30)), (attempt, order)
+
+
+@pytest.mark.parametrize("action", ["upsert", "remove"])
+def test_a_batch_cancelled_while_waiting_its_turn_is_not_left_in_flight(sandbox: SandboxApi, tmp_path: Path,
+                                                                       action: str) -> None:
+    """An upsert batch is journaled while it waits for its turn (its fsync overlaps the
+    request in flight); cancelled before its turn, it is closed in the journal, so a resumed
+    job counts its rows as never sent, not as "outcome unknown". A removal is journaled
+    only when it goes out."""
+    from sheetsync.core.journal import JobHeader, JobJournal, JournalState
+
+    plan = make_plan(200)
+    before = 0
+    if action == "remove":
+        client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
+        with client:
+            list(SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID), client).run())
+        before = len(sandbox.requests)
+    sandbox.faults.latency = 0.3
+    path = tmp_path / "j.jsonl"
+    journal = JobJournal.start(path, JobHeader("b.xlsx", "S", 1, DEMO_CAMPAIGN_ID, action, "t"), plan.rows)
+    client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
+    cancel = threading.Event()
+
+    def cancel_once_the_first_request_is_in() -> None:
+        while len(sandbox.requests) <= before:
+            time.sleep(0.005)
+        time.sleep(0.05)  # the next batch is prepared meanwhile and waits for its turn
+        cancel.set()
+
+    threading.Thread(target=cancel_once_the_first_request_is_in, daemon=True).start()
+    engine = SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, action=action, batch_size=50, concurrency=1),
+                        client, cancel=cancel, journal=journal)
+    with client:
+        outcomes = list(engine.run())
+    journal.close()
+    assert len(sandbox.requests) - before == 1 and statuses(outcomes)[2] != "skipped"
+    assert sum(1 for o in outcomes for r in o.results if r.status == "skipped") == 150
+    state = JournalState.load(path)
+    assert state is not None and state.in_flight == [] and len(state.results) == 50
+    journaled = path.read_bytes().count(b'"type":"send"')
+    assert journaled == (2 if action == "upsert" else 1)

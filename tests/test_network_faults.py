@@ -50,12 +50,15 @@ def test_503_storm_longer_than_the_budget_stops_cleanly_and_the_rest_follows(con
     engine, book = sync_file(contacts_1k, sandbox, between=storm)
     assert isinstance(engine.stop_error, ServerUnavailable)
     got = statuses(contacts_1k)
-    assert got.count("created") == 300 and got.count("skipped") == 700  # results so far saved
+    # The 4th batch goes out the moment the 3rd's answer frees the slot: it may be on the
+    # wire before the storm starts, and then it is answered normally.
+    done = got.count("created")
+    assert done in (300, 400) and got.count("skipped") == 1000 - done  # results so far saved
     sandbox.faults.fail_next.clear()
     engine, _ = sync_file(contacts_1k, sandbox)  # the next sync sends the rest, only the rest
     assert engine.stop_error is None
     got = statuses(contacts_1k)
-    assert got.count("created") == 700 and got.count("unchanged") == 300
+    assert got.count("created") == 1000 - done and got.count("unchanged") == done
     assert all(sandbox.processed_count(f"user{i}@example.com") == 1 for i in range(1000))
 
 

@@ -220,7 +220,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print("Using the mapping saved for sheets with these headers.", file=sys.stderr)
             if not args.action and profile.action:
                 options = replace(options, action=profile.action)
-    plan = plan_job(loaded.data, mapping, region=region, campaign_labels=settings.campaign_labels())
+    # Lazy: when every row goes, the first batches go out while later rows are checked.
+    plan = plan_job(loaded.data, mapping, region=region, campaign_labels=settings.campaign_labels(),
+                    lazy=not args.dry_run)
     out = sys.stdout
     for warning in loaded.data.warnings + plan.mapping.warnings:
         print(f"warning: {warning}", file=sys.stderr)

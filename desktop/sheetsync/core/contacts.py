@@ -86,18 +86,39 @@ class Plan:
     rows: list[RowPlan]
     #: contacts with no row (negative numbers): ones removed because their rows are gone
     detached: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: rows not checked yet (a lazy plan, ``prepare(lazy=True)``); ``rows`` holds the others
+    pending: Iterator[RowPlan] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.pending is None
+
+    def checking(self) -> Iterator[RowPlan]:
+        """Check the rest of the rows one by one: each is in ``rows`` when it is yielded."""
+        pending, rows = self.pending, self.rows
+        if pending is None:
+            return
+        for row in pending:
+            rows.append(row)
+            yield row
+        self.pending = None
+
+    def check_all(self) -> Plan:
+        for _ in self.checking():
+            pass
+        return self
 
     @property
     def to_send(self) -> list[RowPlan]:
-        return [r for r in self.rows if r.state == SEND]
+        return [r for r in self.check_all().rows if r.state == SEND]
 
     @property
     def invalid(self) -> list[RowPlan]:
-        return [r for r in self.rows if r.state == INVALID]
+        return [r for r in self.check_all().rows if r.state == INVALID]
 
     @property
     def duplicates(self) -> list[RowPlan]:
-        return [r for r in self.rows if r.duplicate_of is not None]
+        return [r for r in self.check_all().rows if r.duplicate_of is not None]
 
     def contacts(self, plans: list[RowPlan]) -> Iterator[dict[str, Any]]:
         """The contact objects for ``plans``, built now, in order."""
@@ -149,14 +170,31 @@ def prepare(
     *,
     region: str = "US",
     campaign_labels: dict[str, str] | None = None,
+    lazy: bool = False,
 ) -> Plan:
-    """Check every row. ``campaign_labels`` maps saved labels (casefolded) to campaign IDs."""
+    """Check every row. ``campaign_labels`` maps saved labels (casefolded) to campaign IDs.
+
+    ``lazy``: check none yet; ``Plan.checking`` checks them one by one (a sync can start
+    sending the first rows while later ones are checked), ``Plan.check_all`` the rest."""
+    rows = check_rows(sheet, mapping, region=region, campaign_labels=campaign_labels)
+    if lazy:
+        return Plan(sheet, mapping, region, [], pending=rows)
+    return Plan(sheet, mapping, region, list(rows))
+
+
+def check_rows(
+    sheet: SheetData,
+    mapping: ResolvedMapping,
+    *,
+    region: str = "US",
+    campaign_labels: dict[str, str] | None = None,
+) -> Iterator[RowPlan]:
+    """Each row checked, in sheet order (``prepare``'s work, one row at a time)."""
     email_col = mapping.column_for("email")
     phone_col = mapping.column_for("phone")
     action_col = mapping.column_for("action")
     campaign_col = mapping.column_for("campaign")
     labels = {k.casefold(): v for k, v in (campaign_labels or {}).items()}
-    rows: list[RowPlan] = []
     # Contacts seen so far, by email and by phone (within a campaign, for a Campaign
     # column): (first row, last round). Keyed by the value itself, or (campaign, value).
     by_email: dict[object, list[int]] = {}
@@ -193,8 +231,7 @@ def prepare(
                         index[key] = [plan.number, plan.round]
                     else:
                         seen[1] = plan.round
-        rows.append(plan)
-    return Plan(sheet, mapping, region, rows)
+        yield plan
 
 
 def _row_action(plan: RowPlan, value: object) -> None:

@@ -11,6 +11,7 @@ one is done, so a contact is never in two requests at once.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 import uuid
@@ -77,13 +78,19 @@ class SyncEngine:
         cancel: threading.Event | None = None,
         journal: Journal | None = None,
         rows: Sequence[RowPlan] | None = None,
+        stream: Iterator[RowPlan] | None = None,
     ) -> None:
+        """``rows``: the rows to send (default: every row the plan sends). ``stream``:
+        instead, rows as they are checked, in sheet order, all for the job's campaign and
+        action; each batch is taken from it when a request slot is about to need it, so
+        the checking of later rows overlaps the requests of earlier ones."""
         self.plan = plan
         self.options = options.validated()
         self.sender = sender
         self.cancel = cancel or threading.Event()
         self.journal = journal
-        self.rows = list(rows if rows is not None else plan.to_send)
+        self._stream = stream
+        self.rows = [] if stream is not None else list(rows if rows is not None else plan.to_send)
         self.stop_error: JobStopped | None = None
         self._limit = self.options.concurrency
         self.lowest_limit = self._limit  # how far 429s pushed the requests in flight down
@@ -132,24 +139,31 @@ class SyncEngine:
     def run(self) -> Iterator[BatchOutcome]:
         self.plan.contacts([])  # build the row index before threads share it
         unsent: list[RowPlan] = []
-        phases = self._phases()
         with ThreadPoolExecutor(2 * self.options.concurrency, thread_name_prefix="sheetsync-batch") as pool:
+            rest: list[RowPlan] = self.rows
+            if self._stream is not None:
+                # Repeated contacts (round 1 and up) wait until the first round is done. If
+                # the job stops, _run_round takes the rest of the stream (checked now) as unsent.
+                rest = []
+                first = (row for row in self._stream if row.round == 0 or rest.append(row))
+                yield from self._run_round(pool, self._stream_batches(first), unsent)
+            phases = self._phases(rest)
             for position, rows in enumerate(phases):
-                yield from self._run_round(pool, rows, unsent)
                 if self._stopping():
-                    unsent.extend(r for later in phases[position + 1 :] for r in later)
+                    unsent.extend(r for phase in phases[position:] for r in phase)
                     break
+                yield from self._run_round(pool, self._batches(rows), unsent)
         if unsent:
             yield self._unsent_outcome(unsent)
 
-    def _phases(self) -> list[list[RowPlan]]:
+    def _phases(self, rows: Sequence[RowPlan]) -> list[list[RowPlan]]:
         """Rows in the order they go: by duplicate round, removals after everything else.
 
         Within a phase, rows for different campaigns or actions go in separate requests
-        (``_run_round`` never mixes them in a batch).
+        (``_batches`` never mixes them).
         """
         phases: dict[tuple[bool, int], list[RowPlan]] = {}
-        for row in self.rows:
+        for row in rows:
             removal = (row.action or self.options.action) == "remove"
             phases.setdefault((removal, row.round), []).append(row)
         return [phases[key] for key in sorted(phases)]
@@ -160,20 +174,35 @@ class SyncEngine:
     def _stopping(self) -> bool:
         return self.cancel.is_set() or self.stop_error is not None
 
-    def _run_round(self, pool: ThreadPoolExecutor, rows: list[RowPlan], unsent: list[RowPlan]) -> Iterator[BatchOutcome]:
+    def _batches(self, rows: list[RowPlan]) -> Iterator[tuple[tuple[str, str], list[RowPlan]]]:
+        """(campaign and action, rows) per request, each target's rows in turn. Sliced as
+        each batch is taken: a 413 meanwhile makes the next ones smaller."""
         queues: dict[tuple[str, str], list[RowPlan]] = {}
         for row in rows:
             queues.setdefault(self._target(row), []).append(row)
-        # (target, its rows, how many of them are already submitted)
-        pending = [[target, queue, 0] for target, queue in queues.items()]
-        in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
-        while pending or in_flight:
-            while pending and len(in_flight) < 2 * self._limit and not self._stopping():
-                target, queue, start = pending[0]
+        for target, queue in queues.items():
+            start = 0
+            while start < len(queue):
                 batch = queue[start : start + self._max_batch]
-                pending[0][2] = start + len(batch)
-                if pending[0][2] >= len(queue):
-                    pending.pop(0)
+                start += len(batch)
+                yield target, batch
+
+    def _stream_batches(self, rows: Iterator[RowPlan]) -> Iterator[tuple[tuple[str, str], list[RowPlan]]]:
+        target = (self.options.campaign_id, self.options.action)
+        while batch := list(itertools.islice(rows, self._max_batch)):
+            yield target, batch
+
+    def _run_round(self, pool: ThreadPoolExecutor, batches: Iterator[tuple[tuple[str, str], list[RowPlan]]],
+                   unsent: list[RowPlan]) -> Iterator[BatchOutcome]:
+        in_flight: dict[Future[BatchOutcome], list[RowPlan]] = {}
+        more = True
+        while more or in_flight:
+            while more and len(in_flight) < 2 * self._limit and not self._stopping():
+                taken = next(batches, None)
+                if taken is None:
+                    more = False
+                    break
+                target, batch = taken
                 ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
                 in_flight[pool.submit(self._send_batch, batch, *target, ticket)] = batch
             if not in_flight:
@@ -184,7 +213,8 @@ class SyncEngine:
                 outcome = self._collect(future, batch)
                 if outcome is not None:
                     yield outcome
-        unsent.extend(r for _, queue, start in pending for r in queue[start:])
+        if more:  # stopped: what was never taken
+            unsent.extend(r for _, batch in batches for r in batch)
 
     def _collect(self, future: Future[BatchOutcome], batch: list[RowPlan]) -> BatchOutcome | None:
         try:
@@ -262,18 +292,29 @@ class SyncEngine:
             self._slots.notify_all()
 
     def _send_rows(self, rows: list[RowPlan], campaign: str, action: str, ticket: int | None = None) -> BatchOutcome:
+        # An upsert or updateOnly batch is journaled while it waits for its turn: the fsync
+        # overlaps the requests in flight instead of holding a request slot. A crash before
+        # its turn leaves it "in flight" though it never went out, and a resumed job sends
+        # it, as it would anyway (safe to repeat). A removal in flight is never repeated, so
+        # it is journaled only once its turn has come: no more rows than necessary end up
+        # with an unknown outcome.
+        early = self.journal is not None and action != "remove"
         try:
             body = self._body(rows, action)
             batch_id = uuid.uuid4().hex
             digest = hashlib.sha256(orjson.dumps(body)).hexdigest() if self.journal is not None else ""
+            if early:
+                self._journal_send(batch_id, rows, digest)
         except BaseException:
             self._drop(ticket)
             raise
         if not self._acquire(ticket):
+            if early:
+                self.journal.record(batch_id, [], [])  # type: ignore[union-attr]  # not sent after all
             return self._unsent_outcome(list(rows))
         try:
-            if self.journal is not None:
-                self.journal.before_send(batch_id, [r.number for r in rows], digest)
+            if self.journal is not None and not early:
+                self._journal_send(batch_id, rows, digest)
             reply = self.sender.post_contacts(campaign, body)
         except BatchTooLarge as exc:
             self._release()
@@ -318,6 +359,9 @@ class SyncEngine:
         if self.journal is not None:
             self.journal.record(batch_id, done.results, done.unmatched)
         return BatchOutcome(-1, done.results, done.unmatched, reply.message)
+
+    def _journal_send(self, batch_id: str, rows: Sequence[RowPlan], digest: str) -> None:
+        self.journal.before_send(batch_id, [r.number for r in rows], digest)  # type: ignore[union-attr]
 
     def _failed(self, batch_id: str, rows: Sequence[RowPlan], message: str) -> BatchOutcome:
         stamp = now()

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomicfile import write_text_atomic
-from .contacts import Plan, RowFinder, prepare
+from .contacts import INVALID as ROW_INVALID
+from .contacts import Plan, RowFinder, RowPlan, prepare
 from .engine import BatchOutcome
 from .errors import InputError, MappingError, SaveError, WorkbookError
 from .mapping import Mapping, resolve
@@ -48,7 +49,10 @@ def plan_job(
     *,
     region: str = "US",
     campaign_labels: dict[str, str] | None = None,
+    lazy: bool = False,
 ) -> Plan:
+    """The mapping resolved and every row checked; ``lazy``: the rows are checked later,
+    as the sync takes them (``Plan.checking``; ``run_job`` decides)."""
     resolved = resolve(sheet.headers, mapping)
     if not sheet.rows:
         raise WorkbookError(
@@ -61,6 +65,8 @@ def plan_job(
             f"Columns: {', '.join(sheet.headers)}. Map one (in a mapping file: "
             '{"columns": {"E-mail": "email"}}).'
         )
+    if lazy:
+        return prepare(sheet, resolved, region=region, campaign_labels=campaign_labels, lazy=True)
     started = time.perf_counter()
     plan = prepare(sheet, resolved, region=region, campaign_labels=campaign_labels)
     log.debug("checked %d rows in %.2f s", len(plan.rows), time.perf_counter() - started)
@@ -80,12 +86,22 @@ class ResultBook:
 
     @classmethod
     def for_plan(cls, plan: Plan) -> ResultBook:
+        """The book of the plan's rows checked so far (all of them, unless it is lazy)."""
         book = cls(keys={r.number: (r.email, r.phone) for r in plan.rows},
                    mapping=plan.mapping.to_mapping().to_json())
         stamp = now()
-        for row in plan.invalid:
-            book.results[row.number] = RowResult(row.number, INVALID, row.message, stamp)
+        for row in plan.rows:
+            if row.state == ROW_INVALID:
+                book.results[row.number] = RowResult(row.number, INVALID, row.message, stamp)
         return book
+
+    def checked(self, row: RowPlan) -> RowResult | None:
+        """A row just checked (a lazy plan): who it is, and its result if it is invalid."""
+        self.keys[row.number] = (row.email, row.phone)
+        if row.state != ROW_INVALID:
+            return None
+        result = self.results[row.number] = RowResult(row.number, INVALID, row.message, now())
+        return result
 
     def add(self, outcome: BatchOutcome) -> None:
         for result in outcome.results:

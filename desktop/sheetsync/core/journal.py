@@ -3,10 +3,18 @@
 One append-only JSON-lines file per workbook in the app's data folder (never beside the
 workbook). Before a batch is sent, a ``send`` line records its rows (number, email,
 phone) and the SHA-256 of its body; each answer is recorded by a ``reply`` line the moment
-it arrives, before the workbook is touched. Each line is flushed and fsync'ed (about
-0.1 ms here) before the call returns, so a killed process or a power cut loses nothing
-that was written. Lines written by several threads at once share one fsync (a group
-commit): a thread waits for the fsync that covers its line, not for every other one.
+it arrives, before the workbook is touched.
+
+Every line is written to the operating system before the call returns, so a killed app
+loses nothing. A ``send`` line is also fsync'ed before the call returns (0.1-2 ms), so
+even a power cut cannot lose the fact that a batch may have gone out. Lines written by
+several threads at once share one fsync (a group commit): a thread waits for the fsync
+that covers its line, not for every other one. A ``reply`` line does not wait for the
+disk: the next ``send`` line's fsync covers it, and ``close`` (before the workbook is
+written) covers the rest. A reply lost in a power cut leaves its batch "in flight": its
+outcome unknown, which is what it would be had the cut come a moment earlier. (An
+upsert batch is journaled while it waits for its turn, see ``SyncEngine._send_rows``; if
+it never goes, an empty reply closes it.)
 
 After a crash, ``JournalState`` tells which rows have results (write them in), which
 batches were in flight (their outcome is unknown: re-send only for idempotent actions),
@@ -95,7 +103,8 @@ class JobJournal:
         journal._write({"type": "resume", "at": dt.datetime.now().isoformat(timespec="seconds")})
         return journal
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], *, durable: bool = True) -> None:
+        """Append one line; with ``durable``, return only once an fsync covered it."""
         line = orjson.dumps(record, default=str) + b"\n"
         with self._lock:
             if self._file is None:
@@ -105,6 +114,8 @@ class JobJournal:
             self._written += 1
             mine = self._written
             fd = self._file.fileno()
+        if not durable:
+            return
         with self._sync_lock:
             if self._synced < mine:  # else another thread's fsync (or close) covered this line
                 with self._lock:
@@ -113,6 +124,10 @@ class JobJournal:
                     covered = self._written
                 os.fsync(fd)
                 self._synced = covered
+
+    def know(self, row: RowPlan) -> None:
+        """A row checked after the journal started (a lazy plan), before it is sent."""
+        self._rows[row.number] = row
 
     def before_send(self, batch_id: str, rows: Sequence[int], payload_sha256: str) -> None:
         known = self._rows
@@ -126,7 +141,7 @@ class JobJournal:
             # orjson writes a datetime as its isoformat(), without a Python call per row
             "results": [[r.number, r.status, r.message, r.at] for r in results],
             "unmatched": list(unmatched),
-        })
+        }, durable=False)
 
     def close(self) -> None:
         with self._sync_lock, self._lock:

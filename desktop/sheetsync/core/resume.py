@@ -72,6 +72,8 @@ class PreparedRun:
     unchanged: int = 0
     #: the copy of the workbook being written as results arrive (``run_job`` starts it)
     write_ahead: WriteAhead | None = None
+    #: the plan is lazy: every row goes, checked as the engine takes it (``rows`` is empty)
+    streaming: bool = False
 
     def note(self, results: list[RowResult]) -> None:
         """A batch's results, recorded in the sync state as they come (saved by ``remember``)."""
@@ -146,16 +148,30 @@ def prepare_run(
     Rows whose mapped values did not change since their last successful sync are
     ``unchanged`` and not sent, unless ``send_all``. ``rows`` narrows the job to some
     rows (Retry failed rows).
+
+    A lazy plan (rows not checked yet) stays lazy when every row will go, to the job's
+    campaign and action: a new job, nothing synced to that campaign before (or
+    ``send_all``), no Campaign or Action column. The run is then ``streaming``: the
+    engine takes the rows as they are checked. Otherwise the plan is checked here.
     """
     paths = paths or AppPaths.default()
     path = journal_path(paths.journal_dir, loaded.data.path)
-    book = ResultBook.for_plan(plan)
     sync_state = SyncState.load(loaded.data.path, loaded.data.sheet, paths)
     journal_state = None if restart else JournalState.load(path)
-    candidates = list(plan.to_send if rows is None else rows)
+    streaming = not plan.complete and rows is None and journal_state is None \
+        and (send_all or not sync_state.entries.get(options.campaign_id)) \
+        and plan.mapping.column_for("campaign") is None and plan.mapping.column_for("action") is None
+    if not streaming:
+        plan.check_all()
+    book = ResultBook.for_plan(plan)
     if journal_state is None:
         header = JobHeader(str(loaded.data.path), loaded.data.sheet, loaded.data.header_row,
                            options.campaign_id, options.action, dt.datetime.now().isoformat(timespec="seconds"))
+        if streaming:
+            return PreparedRun(book, [], JobJournal.start(path, header, plan.rows), None, sync_state, plan, options,
+                               streaming=True)
+    candidates = list(plan.to_send if rows is None else rows)
+    if journal_state is None:
         unchanged: list[RowResult] = []
         if not send_all:
             candidates, unchanged = sync_state.split_unchanged(plan, candidates, campaign=options.campaign_id, action=options.action)

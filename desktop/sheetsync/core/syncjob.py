@@ -68,27 +68,33 @@ def run_job(
     ``write_ahead``: write the results into a copy of the workbook as they arrive
     (``run.write_ahead``, taken by ``job.save_results``).
     """
+    if remove_gone:
+        plan.check_all()  # what is missing from the sheet is known only once every row is
     run = prepare_run(loaded, plan, options, paths=paths, restart=restart, resend_in_flight=resend_in_flight,
                       send_all=send_all, rows=None if rows is None else list(rows))
     for number, result in (previous or {}).items():  # Retry failed rows: the other rows keep theirs
         run.book.results.setdefault(number, result)
-    if write_ahead and run.rows:
-        run.write_ahead = WriteAhead.start(loaded.data, [r.number for r in plan.rows])
+    if write_ahead and (run.rows or run.streaming):
+        # a plan has one row per data row of the sheet (a lazy one, once it is checked)
+        run.write_ahead = WriteAhead.start(loaded.data, [r.number for r in loaded.data.rows])
         if run.write_ahead is not None:
             # Rows about to be sent get their new answer; an old one now would be written
             # first and make the copy stale (Retry failed rows keeps the others' results).
             sending = {r.number for r in run.rows}
             run.write_ahead.add(r for n, r in run.book.results.items() if n not in sending)
-    log.debug("sending %d rows (%d prepared before)", len(run.rows), len(run.book.results))
+    total = len(loaded.data.rows) if run.streaming else len(run.rows)
+    log.debug("sending %d rows (%d prepared before)%s", total, len(run.book.results),
+              "; checking them as they go" if run.streaming else "")
     sending = time.perf_counter()
-    yield Started(len(run.rows), list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
+    yield Started(total, list(run.book.results.values()), run.resumed, run.unchanged, run.book, run.journal, run)
     holder: dict[str, SyncEngine] = {}
     report: MissingReport | None = None
     try:
         with ContactsApi(base_url, api_key, on_retry=lambda event: holder["engine"].note_retry(event.throttled)) as client:
-            engine = SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows)
-            holder["engine"] = engine
             ahead = run.write_ahead
+            stream = _checked_as_taken(plan, run) if run.streaming else None
+            engine = SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows, stream=stream)
+            holder["engine"] = engine
             for outcome in engine.run():
                 run.book.add(outcome)
                 if ahead is not None:
@@ -106,3 +112,17 @@ def run_job(
     log.info("sync of %s (sheet '%s') to campaign %s: %s%s", loaded.data.path.name, loaded.data.sheet,
              options.campaign_id, summary.line(), f"; stopped: {engine.stop_error}" if engine.stop_error else "")
     return JobEnd(engine.stop_error, run, report, summary, rows_to_retry(plan, run.book.results))
+
+
+def _checked_as_taken(plan: Plan, run: PreparedRun) -> Iterator[RowPlan]:
+    """A lazy plan's rows as the engine takes them (on the job's thread): each is checked,
+    made known to the book and the journal, and an invalid one gets its result here (and
+    goes into the copy being written); the others go on to be sent."""
+    book, journal, ahead = run.book, run.journal, run.write_ahead
+    for row in plan.checking():
+        journal.know(row)
+        invalid = book.checked(row)
+        if invalid is None:
+            yield row
+        elif ahead is not None:
+            ahead.add([invalid])

@@ -127,6 +127,8 @@ class SyncState:
         write_bytes_atomic(self.path, orjson.dumps(data))
 
     def _fingerprints_of(self, plan: Plan, rows: list[RowPlan], action: str) -> list[str]:
+        if not self._fingerprints:  # none made up front (a first sync): make these now
+            return row_fingerprints(plan, rows, action)
         missing = [r for r in rows if r.number not in self._fingerprints]
         for row, print_ in zip(missing, row_fingerprints(plan, missing, action), strict=True):
             self._fingerprints[row.number] = print_
@@ -192,7 +194,10 @@ class SyncState:
     def _row_index(self, plan: Plan) -> dict[int, RowPlan]:
         if self._rows_by_number is None or self._rows_by_number[0] is not plan:
             self._rows_by_number = (plan, {r.number: r for r in plan.rows})
-        return self._rows_by_number[1]
+        index = self._rows_by_number[1]
+        if len(index) < len(plan.rows):  # a lazy plan checked more rows since
+            index.update((r.number, r) for r in plan.rows[len(index):])
+        return index
 
     def record(self, plan: Plan, results: Iterable[RowResult], *, campaign: str, action: str) -> None:
         """Note what was sent for each row's contact: results already ``note``d are skipped."""
@@ -202,11 +207,12 @@ class SyncState:
                    if r.number in by_number and r.status not in (SKIPPED, UNCHANGED) and r.number not in noted]
         prints = self._fingerprints_of(plan, [row for row, _ in changed], action)
         now = dt.datetime.now().isoformat(timespec="seconds")
+        job_items = self.entries.setdefault(campaign, {})
         for (row, result), print_ in zip(changed, prints, strict=True):
             key = _row_key(row)
             if key is None:
                 continue
-            items = self.entries.setdefault(row.campaign or campaign, {})
+            items = job_items if row.campaign is None else self.entries.setdefault(row.campaign, {})
             if result.status in PROBLEM_STATUSES or result.status == REMOVED:
                 items.pop(key, None)  # failed: send again next time; removed: no longer there
             else:
