@@ -196,9 +196,11 @@ def check_rows(
     campaign_col = mapping.column_for("campaign")
     labels = {k.casefold(): v for k, v in (campaign_labels or {}).items()}
     # Contacts seen so far, by email and by phone (within a campaign, for a Campaign
-    # column): (first row, last round). Keyed by the value itself, or (campaign, value).
-    by_email: dict[object, list[int]] = {}
-    by_phone: dict[object, list[int]] = {}
+    # column): their first row, and their last round if they repeat. Keyed by the value
+    # itself, or (campaign, value). Plain ints: a million rows' keys add up.
+    by_email: dict[object, int] = {}
+    by_phone: dict[object, int] = {}
+    rounds: dict[tuple[int, object], int] = {}  # (0 email / 1 phone, key) -> last round, repeats only
     email_index = email_col.index if email_col else None
     phone_index = phone_col.index if phone_col else None
     for row in sheet.rows:
@@ -215,22 +217,20 @@ def check_rows(
             seen_p = by_phone.get(p_key) if p_key else None
             if seen_e is None and seen_p is None:  # the usual row: a contact not seen before
                 if e_key:
-                    by_email[e_key] = [plan.number, 0]
+                    by_email[e_key] = plan.number
                 if p_key:
-                    by_phone[p_key] = [plan.number, 0]
+                    by_phone[p_key] = plan.number
             else:
-                earlier = [s for s in (seen_e, seen_p) if s is not None]
-                plan.duplicate_of = min(s[0] for s in earlier)
-                plan.round = max(s[1] for s in earlier) + 1
+                seen = [(kind, key, first) for kind, key, first in ((0, e_key, seen_e), (1, p_key, seen_p))
+                        if first is not None]
+                plan.duplicate_of = min(first for _, _, first in seen)
+                plan.round = max(rounds.get((kind, key), 0) for kind, key, _ in seen) + 1
                 what = "email" if seen_e is not None else "phone"
                 plan.messages.append(f"same {what} as row {plan.duplicate_of}; sent in a separate request")
-                for key, seen, index in ((e_key, seen_e, by_email), (p_key, seen_p, by_phone)):
-                    if not key:
-                        continue
-                    if seen is None:
-                        index[key] = [plan.number, plan.round]
-                    else:
-                        seen[1] = plan.round
+                for kind, key, index in ((0, e_key, by_email), (1, p_key, by_phone)):
+                    if key:
+                        index.setdefault(key, plan.number)
+                        rounds[(kind, key)] = plan.round
         yield plan
 
 
