@@ -40,6 +40,7 @@ log = logging.getLogger("sheetsync.engine")
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CONCURRENCY", "MAX_BATCH_SIZE", "MAX_CONCURRENCY", "JobOptions",
            "validate_campaign_id"]
 
+
 class Reply(Protocol):
     message: str | None
     success: list[Any]
