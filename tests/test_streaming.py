@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -123,11 +122,9 @@ def test_a_job_that_may_skip_rows_is_planned_in_full_first(tmp_path: Path, sandb
 def test_the_command_line_streams_and_writes_every_row(tmp_path: Path, sandbox: SandboxApi) -> None:
     path = tricky_workbook(tmp_path / "list.xlsx")
     env = dict(os.environ, SHEETSYNC_API_KEY=DEMO_API_KEY, SHEETSYNC_HOME=str(tmp_path / "home"))
-    started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "sheetsync", "--debug", "sync", str(path), "--campaign",
                            DEMO_CAMPAIGN_ID, "--base-url", sandbox.base_url, "--batch-size", "100"],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert time.monotonic() - started < 120
     assert done.returncode == 1, done.stderr  # the invalid rows are problems
     log_text = "".join(p.read_text() for p in (tmp_path / "home" / "logs").glob("*.log"))
     assert "checking them as they go" in log_text
