@@ -254,9 +254,9 @@ def test_main_called_as_a_library_freezes_nothing(contacts_1k: Path, capsys) -> 
 
     from sheetsync.cli import main
 
-    before = gc.get_freeze_count()
+    before = gc.get_freeze_count()  # not always 0 in a test process (a plugin may have frozen)
     assert main(["inspect", str(contacts_1k)]) == 0
-    assert gc.get_freeze_count() == before
+    assert gc.get_freeze_count() <= before  # a freeze would add every object alive; frees only take away
 
 
 def test_save_into_a_missing_folder_keeps_the_results(contacts_1k: Path, sandbox: SandboxApi) -> None:

@@ -52,7 +52,7 @@ class Resumed:
         ]
         if self.in_flight:
             parts.append(
-                f"{len(self.in_flight):,} were being sent when it stopped, so whether the "
+                f"{len(self.in_flight):,} were being sent, or about to be, when it stopped, so whether the "
                 "server processed them is unknown"
             )
         if self.lost:

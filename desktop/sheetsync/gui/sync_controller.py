@@ -213,7 +213,7 @@ class SyncController(QObject):
                 if resumed.in_flight and resumed.can_resend_in_flight:
                     resend = self.prompts.confirm(
                         "Send them again?",
-                        f"{len(resumed.in_flight):,} row(s) were being sent when the sync stopped: whether the "
+                        f"{len(resumed.in_flight):,} row(s) were being sent, or about to be, when the sync stopped: whether the "
                         "server processed them is unknown. Send them again? Adding or updating the same contact "
                         "twice is harmless. If you do not, they are marked error.",
                         "Send them again",
