@@ -165,9 +165,8 @@ def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi,
     assert end.retry == rows_to_retry(plan, end.run.book.results)
 
 
-def test_send_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tmp_path: Path, monkeypatch) -> None:
-    """Group commit: threads share fsyncs, yet each send line returns only once it is synced
-    (the batch may go out the moment it returns)."""
+def journal_counting_fsyncs(tmp_path: Path, monkeypatch) -> tuple[JobJournal, Path, list[int]]:
+    """A new journal, and after each fsync the number of lines the file then held."""
     from sheetsync.core import journal as journal_module
 
     synced_lines: list[int] = []
@@ -180,6 +179,13 @@ def test_send_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tm
 
     monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
     journal = JobJournal.start(path, JobHeader(str(tmp_path / "b.xlsx"), "S", 1, DEMO_CAMPAIGN_ID, "upsert", "t"), [])
+    return journal, path, synced_lines
+
+
+def test_send_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tmp_path: Path, monkeypatch) -> None:
+    """Group commit: threads share fsyncs, yet each send line returns only once it is synced
+    (the batch may go out the moment it returns)."""
+    journal, path, synced_lines = journal_counting_fsyncs(tmp_path, monkeypatch)
     problems: list[str] = []
 
     def writer(t: int) -> None:
@@ -208,19 +214,9 @@ def test_send_lines_from_many_threads_are_all_on_disk_before_the_call_returns(tm
 def test_reply_lines_are_written_at_once_and_synced_by_the_next_send_or_close(tmp_path: Path, monkeypatch) -> None:
     """A reply does not wait for the disk, but it is in the file (a killed app keeps it), and
     the next send's fsync, or close() (before the workbook is written), puts it on disk."""
-    from sheetsync.core import journal as journal_module
     from sheetsync.core.results import CREATED, now
 
-    synced_lines: list[int] = []
-    real_fsync = os.fsync
-    path = tmp_path / "j.jsonl"
-
-    def counting_fsync(fd: int) -> None:
-        real_fsync(fd)
-        synced_lines.append(path.read_bytes().count(b"\n"))
-
-    monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
-    journal = JobJournal.start(path, JobHeader(str(tmp_path / "b.xlsx"), "S", 1, DEMO_CAMPAIGN_ID, "upsert", "t"), [])
+    journal, path, synced_lines = journal_counting_fsyncs(tmp_path, monkeypatch)
     journal.before_send("b1", [2], "0" * 64)
     fsyncs = len(synced_lines)
     journal.record("b1", [RowResult(2, CREATED, None, now())], [])

@@ -87,20 +87,19 @@ class ResultBook:
     @classmethod
     def for_plan(cls, plan: Plan) -> ResultBook:
         """The book of the plan's rows checked so far (all of them, unless it is lazy)."""
-        book = cls(keys={r.number: (r.email, r.phone) for r in plan.rows},
-                   mapping=plan.mapping.to_mapping().to_json())
+        book = cls(mapping=plan.mapping.to_mapping().to_json())
         stamp = now()
         for row in plan.rows:
-            if row.state == ROW_INVALID:
-                book.results[row.number] = RowResult(row.number, INVALID, row.message, stamp)
+            book.checked(row, stamp)
         return book
 
-    def checked(self, row: RowPlan) -> RowResult | None:
-        """A row just checked (a lazy plan): who it is, and its result if it is invalid."""
+    def checked(self, row: RowPlan, at: dt.datetime | None = None) -> RowResult | None:
+        """A row of the plan (as a lazy plan checks it): who it is, and its result if it is
+        invalid (stamped ``at``, or now)."""
         self.keys[row.number] = (row.email, row.phone)
         if row.state != ROW_INVALID:
             return None
-        result = self.results[row.number] = RowResult(row.number, INVALID, row.message, now())
+        result = self.results[row.number] = RowResult(row.number, INVALID, row.message, at or now())
         return result
 
     def add(self, outcome: BatchOutcome) -> None:
