@@ -19,7 +19,7 @@ _FORMATTING = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
 _EXTENSION = re.compile(r"(?:ext\.?|x|#)\s*\d+\s*$", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is built 2.5x slower, once per row
 class PhoneResult:
     digits: str | None  # country code + national number, digits only; None if unusable
     warning: str | None = None  # set when usable but suspicious, or why unusable

@@ -81,6 +81,10 @@ class _Index:
         self.by_phone = {r.phone: r for r in rows if r.phone}
 
     def find(self, item: Any) -> RowPlan | None:
+        if type(item) is dict:  # the usual item: its own email names a row of the batch
+            email = item.get("email")
+            if type(email) is str and (row := self.by_email.get(email.strip().casefold())) is not None:
+                return row  # what the full search below finds first, without its lookups
         email, phone = _identity(item)
         if email and email in self.by_email:
             return self.by_email[email]

@@ -18,21 +18,28 @@ UNCHANGED = "unchanged"  # not sent: the same as last time (see syncstate)
 
 #: Statuses that mean "the server did not accept this row"; exit code 1 and "Retry failed rows".
 PROBLEM_STATUSES = frozenset({ERROR, INVALID, NOT_PROCESSED})
-#: Words a server may use for a removal.
-_REMOVAL_WORDS = {"removed", "deleted", "remove", "delete"}
+#: Words a server may use for a removal, a creation, an update.
+_REMOVAL_WORDS = frozenset({"removed", "deleted", "remove", "delete"})
+_CREATION_WORDS = frozenset({CREATED, "added", "inserted"})
+_UPDATE_WORDS = frozenset({UPDATED, "modified"})
+#: The words as the contract's examples spell them: one lookup for nearly every item.
+_EXACT = {CREATED: CREATED, UPDATED: UPDATED, REMOVED: REMOVED}
 
 
 def status_word(server_action: object) -> str:
     """The status for a success item's ``action``; unknown words are kept as they come."""
     if not isinstance(server_action, str) or not server_action.strip():
         return "ok"
+    exact = _EXACT.get(server_action)
+    if exact is not None:
+        return exact
     word = server_action.strip()
     lowered = word.casefold()
     if lowered in _REMOVAL_WORDS:
         return REMOVED
-    if lowered in {CREATED, "added", "inserted"}:
+    if lowered in _CREATION_WORDS:
         return CREATED
-    if lowered in {UPDATED, "modified"}:
+    if lowered in _UPDATE_WORDS:
         return UPDATED
     return word
 

@@ -72,6 +72,8 @@ def _format_duration(value: dt.timedelta) -> str:
 
 def as_text(value: CellValue) -> str:
     """The text a contact field gets from a cell: no ``.0``, booleans as true/false."""
+    if type(value) is str:  # nearly every email and phone cell: the one test they need
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):
