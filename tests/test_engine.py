@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import stamina
 
@@ -228,3 +231,59 @@ def test_a_batch_cancelled_while_waiting_its_turn_is_not_left_in_flight(sandbox:
     assert state is not None and state.in_flight == [] and len(state.results) == 50
     journaled = path.read_bytes().count(b'"type":"send"')
     assert journaled == (2 if action == "upsert" else 1)
+
+
+@pytest.mark.parametrize("action", ["upsert", "remove"])
+def test_a_removal_is_on_disk_before_its_request_and_an_upsert_does_not_wait_for_the_disk(
+        sandbox: SandboxApi, tmp_path: Path, monkeypatch, action: str) -> None:
+    """A removal whose outcome is unknown is never repeated, so its send line is fsync'ed
+    before the request goes; an upsert batch is safe to repeat, so the job does not wait
+    for the disk once per batch (one fsync per batch was 0.36 s of a 100k-row sync). The
+    journal's clock is stopped by the test: no fsync falls due on its own."""
+    from sheetsync.core import journal as journal_module
+    from sheetsync.core.journal import JobHeader, JobJournal, JournalState
+
+    plan = make_plan(100)
+    if action == "remove":
+        run(plan, sandbox)  # the contacts to remove
+    path = tmp_path / "j.jsonl"
+    fsynced: list[int] = []  # lines in the file at each fsync
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        real_fsync(fd)
+        fsynced.append(path.read_bytes().count(b"\n"))
+
+    monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
+    monkeypatch.setattr(journal_module, "monotonic", lambda: 1000.0)
+    journal = JobJournal.start(path, JobHeader("b.xlsx", "S", 1, DEMO_CAMPAIGN_ID, action, "t"), plan.rows)
+    client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
+    unsynced_at_request: list[int] = []
+    post = client.post_contacts
+
+    def checked_post(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        data = path.read_bytes()
+        last_send = data[: data.rindex(b'"type":"send"')].count(b"\n") + 1
+        unsynced_at_request.append(last_send - max(fsynced, default=0))
+        return post(*args, **kwargs)  # type: ignore[arg-type]
+
+    client.post_contacts = checked_post  # type: ignore[method-assign]
+    engine = SyncEngine(plan, JobOptions(campaign_id=DEMO_CAMPAIGN_ID, action=action, batch_size=10, concurrency=1),
+                        client, journal=journal)
+    with client:
+        outcomes = list(engine.run())
+    journal.close()
+    assert set(statuses(outcomes).values()) == {"removed" if action == "remove" else "created"}
+    assert len(unsynced_at_request) == 10
+    if action == "remove":
+        assert all(n <= 0 for n in unsynced_at_request)  # each send line was on disk first
+        assert len(fsynced) == 1 + 10 + 1  # the header, each removal, the last reply (close)
+    else:
+        assert len(fsynced) == 2  # the header, and close (before the workbook is written)
+    assert fsynced[-1] == path.read_bytes().count(b"\n")  # close put every line on disk
+    # the digest journaled is that of the very bytes sent (serialised once, for both)
+    sent = [orjson.loads(line) for line in path.read_bytes().splitlines() if b'"type":"send"' in line]
+    bodies = [r.body for r in sandbox.requests if r.method == "POST"][-10:]
+    assert [line["sha256"] for line in sent] == [hashlib.sha256(orjson.dumps(b)).hexdigest() for b in bodies]
+    state = JournalState.load(path)
+    assert state is not None and len(state.results) == 100 and state.in_flight == []

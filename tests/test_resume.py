@@ -229,3 +229,31 @@ def test_reply_lines_are_written_at_once_and_synced_by_the_next_send_or_close(tm
     assert synced_lines[-1] == 5  # close() covered the last one
     state = JournalState.load(path)
     assert state is not None and [r.number for _, r in state.results] == [2, 3] and state.in_flight == []
+
+
+def test_lines_a_resume_would_repeat_anyway_do_not_wait_for_the_disk(tmp_path: Path, monkeypatch) -> None:
+    """An upsert's send line and every reply are in the file at once (a killed app loses
+    none), and one fsync covers them all within LAZY_SYNC_SECONDS; a removal's send line
+    is on disk before the call returns. (The clock is the journal's, set by the test.)"""
+    from sheetsync.core import journal as journal_module
+    from sheetsync.core.results import CREATED, now
+
+    clock = [1000.0]
+    monkeypatch.setattr(journal_module, "monotonic", lambda: clock[0])
+    journal, path, synced_lines = journal_counting_fsyncs(tmp_path, monkeypatch)
+    assert synced_lines == [1]  # the header
+    journal.before_send("b1", [2], "0" * 64, durable=False)
+    journal.record("b1", [RowResult(2, CREATED, None, now())], [])
+    clock[0] += journal_module.LAZY_SYNC_SECONDS / 2
+    journal.before_send("b2", [3], "0" * 64, durable=False)
+    assert synced_lines == [1]  # nothing waited for the disk
+    assert path.read_bytes().count(b"\n") == 4  # but the OS has every line
+    clock[0] += journal_module.LAZY_SYNC_SECONDS / 2
+    journal.record("b2", [RowResult(3, CREATED, None, now())], [])
+    assert synced_lines == [1, 5]  # the first line after LAZY_SYNC_SECONDS: one fsync for all
+    journal.before_send("b3", [4], "0" * 64)  # durable: a removal's
+    assert synced_lines == [1, 5, 6]
+    journal.close()
+    state = JournalState.load(path)
+    assert state is not None and [r.number for _, r in state.results] == [2, 3]
+    assert [s.number for s in state.in_flight] == [4]

@@ -82,12 +82,12 @@ def crash_part_way(path: Path, base_url: str, *, answered: int) -> None:
     with ContactsApi(base_url, DEMO_API_KEY) as client:
         post, posts = client.post_contacts, []
 
-        def killed_after_the_next_request(campaign, body):  # type: ignore[no-untyped-def]
+        def killed_after_the_next_request(campaign, body, content=None):  # type: ignore[no-untyped-def]
             posts.append(campaign)
             if len(posts) > answered + 1:  # the process is dead by now: nothing goes out
                 cancel.set()
                 raise RuntimeError("killed")
-            return post(campaign, body)
+            return post(campaign, body, content)
 
         client.post_contacts = killed_after_the_next_request  # type: ignore[method-assign]
         for _ in SyncEngine(plan, options, client, cancel=cancel, journal=run.journal, rows=run.rows).run():

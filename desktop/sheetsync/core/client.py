@@ -325,15 +325,19 @@ class ContactsApi:
 
     # -- the one call -----------------------------------------------------------------------
 
-    def post_contacts(self, campaign_id: str, body: dict[str, Any]) -> ApiReply:
-        """POST one batch; an :class:`ApiReply` or an :class:`~sheetsync.core.errors.ApiError`."""
+    def post_contacts(self, campaign_id: str, body: dict[str, Any], content: bytes | None = None) -> ApiReply:
+        """POST one batch; an :class:`ApiReply` or an :class:`~sheetsync.core.errors.ApiError`.
+
+        ``content``: ``body`` serialised already (the engine hashes it for the journal).
+        """
         if self._closed:
             raise RuntimeError("this ContactsApi is closed")
         url = self._urls.get(campaign_id)
         if url is None:  # parsed once per campaign: httpx parses a str URL on every request
             url = self._urls[campaign_id] = httpx.URL(
                 f"{self._base}/campaigns/{quote(str(campaign_id), safe='')}/contacts")
-        content = orjson.dumps(body)
+        if content is None:
+            content = orjson.dumps(body)
         contacts = body.get("contacts")
         count = len(contacts) if isinstance(contacts, list) else 0
         policy = self.retry

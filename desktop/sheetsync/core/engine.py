@@ -48,13 +48,15 @@ class Reply(Protocol):
 
 
 class Sender(Protocol):
-    def post_contacts(self, campaign_id: str, body: dict[str, Any]) -> Reply: ...
+    def post_contacts(self, campaign_id: str, body: dict[str, Any], content: bytes | None = None) -> Reply:
+        """``content``: ``body`` already serialised (the journal hashed those bytes)."""
 
 
 class Journal(Protocol):
     """Where a crash-safe job records each batch before it is sent and each answer on arrival."""
 
-    def before_send(self, batch_id: str, rows: Sequence[int], payload_sha256: str) -> None: ...
+    def before_send(self, batch_id: str, rows: Sequence[int], payload_sha256: str, *, durable: bool = True) -> None:
+        """``durable``: on disk (fsync'ed) before it returns; else soon after."""
 
     def record(self, batch_id: str, results: Sequence[RowResult], unmatched: Sequence[Any]) -> None: ...
 
@@ -293,19 +295,21 @@ class SyncEngine:
             self._slots.notify_all()
 
     def _send_rows(self, rows: list[RowPlan], campaign: str, action: str, ticket: int | None = None) -> BatchOutcome:
-        # An upsert or updateOnly batch is journaled while it waits for its turn: the fsync
-        # overlaps the requests in flight instead of holding a request slot. A crash before
-        # its turn leaves it "in flight" though it never went out, and a resumed job sends
-        # it, as it would anyway (safe to repeat). A removal in flight is never repeated, so
-        # it is journaled only once its turn has come: no more rows than necessary end up
-        # with an unknown outcome.
+        # An upsert or updateOnly batch is journaled while it waits for its turn, and its
+        # line does not wait for the disk (the journal fsyncs such lines a few times a
+        # second): safe to repeat, a resumed job sends it again whether the line survived a
+        # power cut or not. A crash before its turn leaves it "in flight" though it never
+        # went out, and a resumed job sends it, as it would anyway. A removal in flight is
+        # never repeated, so it is journaled, on disk, only once its turn has come: no more
+        # rows than necessary end up with an unknown outcome.
         early = self.journal is not None and action != "remove"
         try:
             body = self._body(rows, action)
             batch_id = uuid.uuid4().hex
-            digest = hashlib.sha256(orjson.dumps(body)).hexdigest() if self.journal is not None else ""
-            if early:
-                self._journal_send(batch_id, rows, digest)
+            content = orjson.dumps(body) if self.journal is not None else None
+            digest = hashlib.sha256(content).hexdigest() if content is not None else ""
+            if early:  # safe to send again: the line need not be on disk before the request
+                self._journal_send(batch_id, rows, digest, durable=False)
         except BaseException:
             self._drop(ticket)
             raise
@@ -315,8 +319,8 @@ class SyncEngine:
             return self._unsent_outcome(list(rows))
         try:
             if self.journal is not None and not early:
-                self._journal_send(batch_id, rows, digest)
-            reply = self.sender.post_contacts(campaign, body)
+                self._journal_send(batch_id, rows, digest, durable=True)
+            reply = self.sender.post_contacts(campaign, body, content)
         except BatchTooLarge as exc:
             self._release()
             if len(rows) == 1:
@@ -361,8 +365,8 @@ class SyncEngine:
             self.journal.record(batch_id, done.results, done.unmatched)
         return BatchOutcome(-1, done.results, done.unmatched, reply.message)
 
-    def _journal_send(self, batch_id: str, rows: Sequence[RowPlan], digest: str) -> None:
-        self.journal.before_send(batch_id, [r.number for r in rows], digest)  # type: ignore[union-attr]
+    def _journal_send(self, batch_id: str, rows: Sequence[RowPlan], digest: str, *, durable: bool) -> None:
+        self.journal.before_send(batch_id, [r.number for r in rows], digest, durable=durable)  # type: ignore[union-attr]
 
     def _failed(self, batch_id: str, rows: Sequence[RowPlan], message: str) -> BatchOutcome:
         stamp = now()
