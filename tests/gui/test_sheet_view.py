@@ -95,3 +95,23 @@ def test_row_numbers_fit_the_last_row_without_asking_for_every_row(qtbot, tmp_pa
     width = header.sizeHint().width()
     assert width >= header.fontMetrics().horizontalAdvance(str(sheet.rows[-1].number))
     assert len(asked) <= 2, f"{len(asked)} rows asked for"
+
+
+def test_a_batch_of_results_marks_the_rows_between_its_first_and_last_changed(qtbot, tmp_path):
+    """Found by binary search over the rows (sheet order), with no index built on the GUI
+    thread; numbers of no row in the sheet (blank rows, detached contacts) mark nothing."""
+    sheet = load_sheet(make_contacts_workbook(tmp_path / "list.xlsx", 50, styled=False)).data
+    del sheet.rows[10:20]  # a gap: rows the sheet skipped (blank)
+    model = SheetModel()
+    model.set_sheet(sheet)
+    model.begin_results()
+    changed: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), b.row(), a.column(), b.column())))
+    status = [c - 1 for c in sheet.status_columns()]
+    picked = [sheet.rows[30], sheet.rows[5], sheet.rows[12]]
+    model.add_results([RowResult(r.number, CREATED, None, now()) for r in picked])
+    assert changed == [(5, 30, min(status), max(status))]
+    gone = sheet.rows[9].number + 1  # in the gap
+    model.add_results([RowResult(gone, CREATED, None, now()), RowResult(-3, CREATED, None, now())])
+    assert changed[1:] == []
+    assert [model.status_of(i) for i in (30, 5, 12)] == [CREATED] * 3
