@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync.core.contacts import INVALID, SEND, build_contact, normalise_email, prepare
+from sheetsync.core.contacts import INVALID, SEND, SendCounts, build_contact, normalise_email, prepare
 from sheetsync.core.mapping import Mapping, Target, resolve
 from sheetsync.core.phones import normalise_phone
 from sheetsync.core.workbook import DataRow, SheetData
@@ -117,3 +117,23 @@ def test_build_contact_keeps_metadata_types() -> None:
     resolved = resolve(data.headers, Mapping(columns={"Flag": Target("contactMetadata", "vip"), "Joined": Target("contactMetadata", "joined")}))
     plan = prepare(data, resolved)
     assert build_contact(data.rows[0], plan.rows[0], resolved)["contactMetadata"] == {"vip": True, "joined": "2026-01-05"}
+
+
+def test_send_counts_say_how_many_rows_remove_under_each_job_action() -> None:
+    """The window asks before removals from these counts, made off its thread."""
+    data = sheet(
+        ["Email", "Action", "Campaign"],
+        ["a@x.com", "remove", ""],
+        ["b@x.com", "", ""],  # the job's action
+        ["c@x.com", "upsert", ""],
+        ["d@x.com", "", ""],
+        ["e@x.com", "delete", ""],
+    )
+    plan = prepare(data, resolve(data.headers, Mapping(columns={"Action": Target("action"), "Campaign": Target("campaign")})))
+    counts = SendCounts.of(plan.to_send)
+    assert (counts.rows, counts.removals("upsert"), counts.removals("remove"), counts.own_campaign) == (5, 2, 4, False)
+    labelled = sheet(["Email", "Campaign"], ["f@x.com", "8f14e45f-ceea-467f-a0e6-5c4a3c1e2b7d"])
+    other = SendCounts.of(prepare(labelled, resolve(labelled.headers, Mapping(columns={"Campaign": Target("campaign")}))).to_send)
+    both = counts + other
+    assert (both.rows, both.removals("remove"), both.own_campaign) == (6, 5, True)
+    assert SendCounts.of([]) == SendCounts()

@@ -9,8 +9,8 @@ import sys
 
 import openpyxl
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QApplication, QWidget
 
 from sheetsync.core.credentials import SERVICE, KeyStore
 from sheetsync.core.errors import WorkbookError
@@ -89,6 +89,45 @@ def test_remove_asks_for_confirmation_with_the_row_count(qtbot, make_window, wor
     window.start_sync()
     qtbot.waitUntil(lambda: bool(fake.named("confirm")) and not window.sync.busy, timeout=10_000)
     assert "removes 19 contact(s)" in fake.named("confirm")[0]
+    assert sandbox.requests == []
+
+
+class PaintCounter(QObject):
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__(widget)
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def test_a_sync_shows_its_progress_at_once_and_takes_it_back_if_nothing_is_sent(qtbot, make_window, workbook,
+                                                                                 sandbox):
+    """The progress panel is laid out and painted as Sync is clicked, before the worker
+    starts checking (a window repainted later, under the busy worker, stalled); declined
+    at the removal question, the panel goes and the summary is what it was."""
+    KeyStore(env={}).set(sandbox.base_url, DEMO_API_KEY)
+    window = make_window(base_url=sandbox.base_url)
+    open_and_wait(qtbot, window, workbook)
+    window.campaign.campaign.setText(DEMO_CAMPAIGN_ID)
+    window.campaign.action.setCurrentIndex(window.campaign.action.findData("remove"))
+    before = window.results.summary.text()
+    table = window.preview.height()
+    fake = prompts(window)
+    fake.confirm_answer = False
+    painted = PaintCounter(window.progress.bar)
+    window.start_sync()
+    # synchronously, as the click returns: shown, laid out (the table made room for the
+    # panel), painted, and busy until the total is known
+    assert window.progress.isVisible() and window.preview.height() < table and painted.count > 0
+    assert window.progress.bar.maximum() == 0 and "Checking 20 rows" in window.progress.detail.text()
+    assert window.results.summary.text() != before
+    qtbot.waitUntil(lambda: bool(fake.named("confirm")) and not window.sync.busy, timeout=10_000)
+    assert not window.progress.isVisible()
+    assert window.results.summary.text() == before
     assert sandbox.requests == []
 
 

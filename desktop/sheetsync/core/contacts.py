@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +291,37 @@ def _check_row(row: DataRow, email_col: int | None, phone_col: int | None, regio
     elif bad_phone:
         messages.append("sent with the email only")
     return RowPlan(row.number, email, phone, SEND, messages)
+
+
+@dataclass(frozen=True)
+class SendCounts:
+    """What rows about to be sent ask for, counted in one pass (off the window's thread):
+    how many, how many remove, and whether any names its own campaign."""
+
+    rows: int = 0
+    removals_asked: int = 0  # rows whose Action column says remove
+    default_action: int = 0  # rows with no action of their own: they take the job's
+    own_campaign: bool = False
+
+    @classmethod
+    def of(cls, rows: Iterable[RowPlan]) -> SendCounts:
+        count = removals = default = 0
+        own_campaign = False
+        for row in rows:
+            count += 1
+            if row.action is None:
+                default += 1
+            elif row.action == "remove":
+                removals += 1
+            own_campaign = own_campaign or bool(row.campaign)
+        return cls(count, removals, default, own_campaign)
+
+    def removals(self, job_action: str) -> int:
+        return self.removals_asked + (self.default_action if job_action == "remove" else 0)
+
+    def __add__(self, other: SendCounts) -> SendCounts:
+        return SendCounts(self.rows + other.rows, self.removals_asked + other.removals_asked,
+                          self.default_action + other.default_action, self.own_campaign or other.own_campaign)
 
 
 def _clip(text: str, limit: int = 60) -> str:

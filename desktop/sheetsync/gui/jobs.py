@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sheetsync.core.contacts import Plan
+from sheetsync.core.contacts import Plan, SendCounts
 from sheetsync.core.errors import MappingError, SaveError, WorkbookError
 from sheetsync.core.export import export_problems_of
 from sheetsync.core.job import (
@@ -126,6 +126,7 @@ class Preflight:
     lock: LockInfo | None
     resumed: Resumed | None
     missing: int
+    sending: SendCounts  # the plan's rows to send, counted here rather than on the window's thread
 
 
 def preflight(loaded: LoadedSheet, mapping: Mapping, region: str, labels: dict[str, str] | None,
@@ -138,7 +139,7 @@ def preflight(loaded: LoadedSheet, mapping: Mapping, region: str, labels: dict[s
     state = pending_journal(path, paths)
     resumed = match_journal(state, plan) if state is not None else None
     missing = len(SyncState.load(path, loaded.data.sheet, paths).missing(plan, campaign)) if campaign else 0
-    return Preflight(plan, find_lock(path), resumed, missing)
+    return Preflight(plan, find_lock(path), resumed, missing, SendCounts.of(plan.to_send))
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
 
         self.progress = ProgressPanel()
         self.progress.setVisible(False)
+        self._summary_before_sync: str | None = None
         self.results = ResultsPanel()
         page.addWidget(self.progress)
         page.addWidget(self.results)
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
         self.load.load_failed.connect(lambda _e: self._busy(None))
         self.load.mapping_imported.connect(self._apply_job_settings)
         self.sync.checked.connect(self._checked)
+        self.sync.preparing.connect(self._sync_preparing)
         self.sync.started.connect(self._sync_started)
         self.sync.results_arrived.connect(self.model.add_results)
         self.sync.progressed.connect(lambda done, _t: self.progress.advance(done - self.progress.rows))
@@ -398,7 +400,25 @@ class MainWindow(QMainWindow):
     def _status(self, text: str, timeout_ms: int = 15_000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
+    def _sync_preparing(self, rows: int) -> None:
+        """The sync's look, painted now, before the worker starts checking and sending.
+
+        The progress panel's arrival changes the window's layout, so the whole window
+        repaints. Every widget's paint calls into Python and waits for the GIL while the
+        worker runs, so that repaint, left to the event loop, came as the worker started
+        and stalled the window 60-80 ms; the worker is idle now.
+        """
+        self.tabs.setCurrentWidget(self.preview)
+        self.model.show_status_columns()
+        self.progress.prepare(f"Checking {rows:,} rows...")
+        if self._summary_before_sync is None:
+            self._summary_before_sync = self.results.summary.text()  # back if nothing starts
+        self.results.show_text(f"Checking {rows:,} rows before sending...")
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)  # sizes settled first
+        self.repaint()  # then painted at once, not on a later turn of the event loop
+
     def _sync_started(self, total: int) -> None:
+        self._summary_before_sync = None
         self._missing_report = None
         self.campaign.set_missing(0)
         self.model.begin_results()
@@ -440,6 +460,11 @@ class MainWindow(QMainWindow):
         self.results.retry.setEnabled(bool(self.sync.retry_rows()))
 
     def _sync_busy(self, busy: bool) -> None:
+        if not busy:
+            self.progress.finish()  # saved, or stopped before it started (asked, cancelled, refused)
+            if self._summary_before_sync is not None:  # nothing was sent: the summary is still true
+                self.results.show_text(self._summary_before_sync)
+                self._summary_before_sync = None
         self.load.hold_reloads(busy)
         self._update_enabled()
         if not busy and self.sync.last_save is not None and self.load.current is not None \

@@ -91,8 +91,9 @@ class SheetModel(QAbstractTableModel):
         self._checks = dict(checks)
         self._changed_all()
 
-    def begin_results(self) -> None:
-        """Show the status columns (added after the last one if the sheet has none yet).
+    def show_status_columns(self) -> None:
+        """Show the status columns (added after the last one if the sheet has none yet),
+        with what they hold now.
 
         Columns are inserted, not the model reset: a reset makes the views ask again for
         every header they size by, a stall as the sync's worker starts.
@@ -102,30 +103,34 @@ class SheetModel(QAbstractTableModel):
         new = self._column_count()
         if new > old:
             self.beginInsertColumns(QModelIndex(), old, new - 1)
-            self._results = {}
             self._columns = new
             self.endInsertColumns()
-        else:
-            self._results = {}
-            self._columns = new
-            if self._status and self.rowCount():
-                self.dataChanged.emit(self.index(0, min(self._status)), self.index(self.rowCount() - 1, max(self._status)))
+
+    def begin_results(self) -> None:
+        """A sync starts: the status columns show its results as they come."""
+        self.show_status_columns()
+        self._results = {}
+        if self._status and self.rowCount():
+            self.dataChanged.emit(self.index(0, min(self._status)), self.index(self.rowCount() - 1, max(self._status)))
 
     def add_results(self, results: list[RowResult]) -> None:
-        """Show a batch's results: one dataChanged for the rows between its first and last.
+        """Show results: one dataChanged from the first of their rows to the last.
 
-        The rows are in sheet order, so a binary search finds them: an index of every row,
-        built on the GUI thread as the first results came, stalled the window 30-70 ms.
+        Runs on the GUI thread ten times a second during a sync, while the worker holds
+        the GIL most of the time, so it does little: the rows are in sheet order, and a
+        binary search finds the first and the last (an index of every row, built as the
+        first results came, stalled the window 30-70 ms).
         """
         if not results:
             return
-        for result in results:
-            self._results[result.number] = result
+        self._results.update((r.number, r) for r in results)
         rows = self._sheet.rows if self._sheet is not None else []
-        found = [i for i in (_position(rows, r.number) for r in results) if i is not None]
-        if found and self._status:
-            first, last = min(self._status), max(self._status)
-            self.dataChanged.emit(self.index(min(found), first), self.index(max(found), last))
+        numbers = sorted(r.number for r in results)
+        top = next((i for n in numbers if (i := _position(rows, n)) is not None), None)
+        if top is None or not self._status:
+            return  # no row of the sheet (blank rows, contacts whose rows are gone)
+        bottom = next(i for n in reversed(numbers) if (i := _position(rows, n)) is not None)
+        self.dataChanged.emit(self.index(top, min(self._status)), self.index(bottom, max(self._status)))
 
     def _column_count(self) -> int:
         if self._sheet is None:

@@ -45,6 +45,14 @@ class ProgressPanel(QWidget):
         self.rows = self.total = self.batches = 0
         self._started = 0.0
 
+    def prepare(self, text: str) -> None:
+        """Shown as a sync is asked for, busy until ``start`` knows the total."""
+        self.rows = self.total = self.batches = 0
+        self.bar.setRange(0, 0)
+        self.detail.setText(text)
+        self.cancel.setEnabled(False)  # the check before a sync takes a moment and sends nothing
+        self.setVisible(True)
+
     def start(self, total: int, what: str = "Sending") -> None:
         self.rows, self.total, self.batches = 0, total, 0
         self._started = time.monotonic()

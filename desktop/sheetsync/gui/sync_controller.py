@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
-from sheetsync.core.contacts import Plan, RowPlan
+from sheetsync.core.contacts import Plan, RowPlan, SendCounts
 from sheetsync.core.credentials import NO_KEYRING_HELP
 from sheetsync.core.engine import BatchOutcome, JobOptions
 from sheetsync.core.errors import JobConfigError, KeyRefused, SheetSyncError
@@ -48,6 +48,7 @@ UI_REFRESH_MS = 100
 
 class SyncController(QObject):
     checked = Signal(object)  # Checked, after Validate
+    preparing = Signal(int)  # rows about to be checked, before the worker starts on them
     started = Signal(int)  # rows to send
     progressed = Signal(int, int)  # rows done, total
     finished = Signal(object)  # Summary, once the engine is done (before the save)
@@ -181,6 +182,7 @@ class SyncController(QObject):
             return
         self.stop_waiting()
         self._set_busy(True)
+        self.preparing.emit(len(loaded.data.rows))
         self.runner.start(
             "plan", preflight, loaded, mapping, self._region(), self._labels(), options.campaign_id, self.paths,
             on_success=lambda pf: self._preflighted(loaded, mapping, options_of, options, pf, send_all, remove_missing),
@@ -197,7 +199,7 @@ class SyncController(QObject):
             self._set_busy(False)
             return
         restart, resend = False, True
-        candidates = list(pf.plan.to_send)
+        sending = pf.sending
         if pf.resumed is not None:
             choice = self._decisions.pop(path, None) or self._ask_resume(pf.resumed)
             if choice is None:
@@ -218,8 +220,10 @@ class SyncController(QObject):
                         "twice is harmless. If you do not, they are marked error.",
                         "Send them again",
                     )
-                candidates = resumed.never_sent + (resumed.in_flight if resend and resumed.can_resend_in_flight else [])
-        if not self._confirm_removals(candidates, options):
+                sending = SendCounts.of(resumed.never_sent)
+                if resend and resumed.can_resend_in_flight:
+                    sending += SendCounts.of(resumed.in_flight)
+        if not self._confirm_removals(sending, options):
             self._set_busy(False)
             return
         gone = pf.missing if remove_missing else 0
@@ -231,7 +235,7 @@ class SyncController(QObject):
         ):
             self._set_busy(False)
             return
-        if not candidates and pf.resumed is None and not gone:
+        if not sending.rows and pf.resumed is None and not gone:
             self._set_busy(False)
             self.prompts.info("Nothing to send", "No row can be sent: every row is invalid. Validate to see why.")
             return
@@ -239,11 +243,11 @@ class SyncController(QObject):
         self._start_job(loaded, pf.plan, options, restart=restart, resend=resend, send_all=send_all,
                         remove_gone=bool(gone))
 
-    def _confirm_removals(self, rows: list[RowPlan], options: JobOptions) -> bool:
-        removals = sum(1 for r in rows if (r.action or options.action) == "remove")
+    def _confirm_removals(self, sending: SendCounts, options: JobOptions) -> bool:
+        removals = sending.removals(options.action)
         if not removals:
             return True
-        where = f"campaign {options.campaign_id}" if all(not r.campaign for r in rows) else "their campaigns"
+        where = "their campaigns" if sending.own_campaign else f"campaign {options.campaign_id}"
         return self.prompts.confirm(
             "Remove contacts?",
             f"This removes {removals:,} contact(s) from {where}. They stop receiving messages from it. "
@@ -258,10 +262,11 @@ class SyncController(QObject):
         if not rows:
             self.prompts.info("Nothing to retry", "Every row that can be sent was accepted. Rows marked invalid need a fix in the workbook first.")
             return
-        if not self._confirm_removals(rows, self.options):
+        if not self._confirm_removals(SendCounts.of(rows), self.options):
             return
         self.stop_waiting()
         self._set_busy(True)
+        self.preparing.emit(len(rows))
         self._start_job(self.loaded, self.plan, self.options, rows=rows, previous=dict(self.book.results),
                         restart=True, send_all=True)
 
