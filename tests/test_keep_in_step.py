@@ -202,3 +202,24 @@ def test_a_contact_on_two_rows_is_stable_and_sent_whole(tmp_path: Path, sandbox:
     assert column(path, "Sync Status") == ["updated", "unchanged", "updated"]  # both rows of Jane go
     assert len(sandbox.requests) - seen == 2  # in two requests, in sheet order
     assert sandbox.find("jane@example.com")["firstName"] == "Jane D."  # the sheet's last row wins
+
+
+def test_fingerprints_of_what_was_sent_stay_the_same_from_version_to_version() -> None:
+    """Every user's sync state holds these: a change to how they are made would make the
+    next sync of every sheet send every row again. Made with Sheet Sync 0.1.0 (commit
+    4012ea8); change them only with a new sync state format that says so."""
+    from sheetsync.core.contacts import prepare
+    from sheetsync.core.mapping import Mapping, Target, resolve
+    from sheetsync.core.syncstate import row_fingerprints
+    from sheetsync.core.workbook import DataRow, SheetData
+
+    rows = [DataRow(2, ["Ada", "Lovelace", "ada@example.com", "(212) 555-0100", "active", 36, 1.5]),
+            DataRow(3, ["Alan", None, "ALAN@Example.com", None]),
+            DataRow(4, [None, "Hopper", None, "+44 20 7946 0958", None, None, True])]
+    sheet = SheetData(Path("mem.xlsx"), "S", 1, ["First Name", "Last Name", "Email", "Phone", "Status", "Age", "Score"],
+                      rows)
+    mapping = Mapping(columns={"Age": Target("contactMetadata", "age"), "Score": Target("contactMetadata", "score")})
+    plan = prepare(sheet, resolve(sheet.headers, mapping))
+    assert row_fingerprints(plan, plan.rows, "upsert") == [
+        "e487df278e98eedde6f0e5fc", "77f132b6e89c1fbb1d14b688", "947bf9fbf83a3c0eafe764a0"]
+    assert len(set(row_fingerprints(plan, plan.rows, "updateOnly")) | set(row_fingerprints(plan, plan.rows, "upsert"))) == 6
