@@ -71,3 +71,32 @@ def test_any_float_converts_to_a_finite_number_or_none(x: float) -> None:
 def test_convert_cell_never_raises_and_is_stable(raw: object) -> None:
     value = convert_cell(raw)
     assert convert_cell(value) == value  # converting twice changes nothing
+
+
+def test_a_column_that_repeats_a_few_texts_holds_each_once_and_a_unique_one_is_not_tracked(tmp_path) -> None:
+    """A real workbook read back: every value as it was, the repeated texts of a column
+    (a status, a country, a date) one object each (380 MB of copies at a million rows),
+    and the column of unique values (emails) no longer looked up once it passed the limit."""
+    import openpyxl
+
+    from sheetsync.core.workbook import _SharedTexts, read_sheet
+
+    n = _SharedTexts.LIMIT + 500
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Email", "Country", "Joined", "Score"])
+    for i in range(n):
+        ws.append([f"user{i}@example.com", ["US", "GB", "DE"][i % 3], dt.date(2026, 1, 1 + i % 28), i % 7])
+    wb.save(tmp_path / "b.xlsx")
+    sheet = read_sheet(tmp_path / "b.xlsx")
+    assert [r.values for r in sheet.rows[:4]] == [
+        ["user0@example.com", "US", "2026-01-01", 0], ["user1@example.com", "GB", "2026-01-02", 1],
+        ["user2@example.com", "DE", "2026-01-03", 2], ["user3@example.com", "US", "2026-01-04", 3]]
+    assert len({id(r.values[1]) for r in sheet.rows}) == 3
+    assert len({id(r.values[2]) for r in sheet.rows}) == 28
+    assert len({r.values[0] for r in sheet.rows}) == n  # nothing lost or merged
+
+    shared = _SharedTexts()
+    for i in range(n):
+        shared.share([f"user{i}@example.com", "US"])
+    assert shared._active == [1] and shared._tables[0] is None  # the unique column was dropped

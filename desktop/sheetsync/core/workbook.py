@@ -218,9 +218,11 @@ def _read_rows(path: Path, name: str, cal_sheet: calamine.CalamineSheet, header_
     data_rows: list[DataRow] = []
     hdr_number = 0
     pad = [None] * first_col
+    shared = _SharedTexts()
     for offset, raw in enumerate(rows):
         number = first_row + offset
         values = pad + [convert_cell(v) for v in raw] if first_col else [convert_cell(v) for v in raw]
+        shared.share(values)
         if headers is None:
             if header_row is not None and number < header_row:
                 continue
@@ -244,6 +246,43 @@ def _read_rows(path: Path, name: str, cal_sheet: calamine.CalamineSheet, header_
     for col in range(len(names), width):
         names.append(f"Column {column_letter(col + 1)}")
     return SheetData(path, name, hdr_number, names, data_rows, warnings)
+
+
+class _SharedTexts:
+    """One str object for each text a column repeats (a status, a country, a plan, a date).
+
+    Calamine makes a new str for every cell: at a million rows, the columns that repeat a
+    few values held 380 MB of copies. Each column keeps a table of the texts seen so far
+    until it holds ``LIMIT`` different ones; then that column is one of unique values (names,
+    emails) and is no longer looked up, so its table does not become a second copy.
+    """
+
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self._tables: list[dict[str, str] | None] = []  # by column; None: unique values
+        self._active: list[int] = []  # the columns still shared
+
+    def share(self, values: list[CellValue]) -> None:
+        tables = self._tables
+        if len(values) > len(tables):  # a row wider than any before
+            self._active += range(len(tables), len(values))
+            tables += [{} for _ in range(len(values) - len(tables))]
+        for column in self._active:
+            if column >= len(values):
+                break  # the active columns are in order
+            value = values[column]
+            if type(value) is not str:
+                continue
+            table = tables[column]
+            same = table.get(value)  # type: ignore[union-attr]
+            if same is not None:
+                values[column] = same
+            elif len(table) < self.LIMIT:  # type: ignore[arg-type]
+                table[value] = value  # type: ignore[index]
+            else:
+                tables[column] = None
+                self._active = [c for c in self._active if c != column]
 
 
 def _header_names(values: list[CellValue]) -> tuple[list[str], list[str]]:
