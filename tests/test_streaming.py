@@ -8,6 +8,7 @@ invalid rows and repeated contacts included, and every row accounted for when it
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -132,3 +133,26 @@ def test_the_command_line_streams_and_writes_every_row(tmp_path: Path, sandbox: 
     written = [row[3] for row in ws.iter_rows(min_row=2, values_only=True)]
     assert len(written) == ROWS and None not in written
     assert Counter(written)["invalid"] == len([i for i in range(ROWS) if i % 97 == 5])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_command_lines_progress_counts_the_invalid_rows_it_finds_on_the_way(
+        tmp_path: Path, sandbox: SandboxApi, monkeypatch) -> None:
+    """Streamed, the total is every data row, invalid ones included: the progress line
+    ends at that total, not short of it by the invalid rows."""
+    from sheetsync.cli import main
+
+    path = tricky_workbook(tmp_path / "list.xlsx")
+    monkeypatch.setenv("SHEETSYNC_API_KEY", DEMO_API_KEY)
+    monkeypatch.setenv("SHEETSYNC_HOME", str(tmp_path / "home"))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code = main(["sync", str(path), "--campaign", DEMO_CAMPAIGN_ID, "--base-url", sandbox.base_url,
+                 "--batch-size", "100"])
+    assert code == 1  # the invalid rows are problems
+    lines = [line for line in terminal.getvalue().split("\r") if line.startswith("Syncing:")]
+    assert lines and lines[-1].startswith(f"Syncing: {ROWS:,} / {ROWS:,} rows")

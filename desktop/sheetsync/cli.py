@@ -316,12 +316,15 @@ def run_sync(
     run = started.run
     _print_resumed(run.resumed, out)
     progress = _Progress(started.total, enabled=not quiet and sys.stderr.isatty())
+    # Rows done: those with a result since the start. Counting each batch's rows would miss
+    # the invalid rows a streamed job finds as it goes (they are part of its total).
+    known = len(run.book.results)
     end: JobEnd | None = None
     try:
         while True:
             outcome = next(job)
             if outcome.sent:
-                progress.batch(len(outcome.results))
+                progress.batch(len(run.book.results) - known)
     except StopIteration as stop:
         end = stop.value
     except KeyboardInterrupt:
@@ -383,8 +386,9 @@ class _Progress:
         self.started = time.monotonic()
         self._last = 0.0
 
-    def batch(self, rows: int) -> None:
-        self.rows += rows
+    def batch(self, done: int) -> None:
+        """A batch answered; ``done`` rows have their result now."""
+        self.rows = done
         self.batches += 1
         now = time.monotonic()
         if not self.enabled or (now - self._last < 0.1 and self.rows < self.total):
