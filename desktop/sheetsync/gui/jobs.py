@@ -31,7 +31,7 @@ log = logging.getLogger("sheetsync.gui.jobs")
 
 __all__ = [
     "Checked", "JobEnd", "LoadResult", "Preflight", "Reapplied", "SaveFailure", "Started", "apply_results",
-    "check_rows", "export_problems", "load_workbook", "preflight", "reload_and_save", "run_job", "save_book",
+    "plan_rows", "export_problems", "load_workbook", "preflight", "reload_and_save", "run_job", "save_book",
     "save_blocker", "validate_rows",
 ]
 
@@ -90,7 +90,7 @@ def load_workbook(path: Path, sheet: str | None, header_row: int | None, saved: 
                       profile_used, journal)
 
 
-def check_rows(sheet: Any, mapping: Mapping, region: str, labels: dict[str, str] | None = None) -> Plan:
+def plan_rows(sheet: Any, mapping: Mapping, region: str, labels: dict[str, str] | None = None) -> Plan:
     """plan_job with the window's region and campaign labels: Validate and Sync start with this.
 
     (The worker keeps the cyclic GC out of the way of what it builds: worker._quiet_gc.)
@@ -110,7 +110,7 @@ class Checked:
 
 def validate_rows(sheet: Any, mapping: Mapping, region: str, labels: dict[str, str] | None,
                   campaign: str | None, action: str, paths: AppPaths) -> Checked:
-    plan = check_rows(sheet, mapping, region, labels)
+    plan = plan_rows(sheet, mapping, region, labels)
     if campaign is None:
         return Checked(plan)
     state = SyncState.load(sheet.path, sheet.sheet, paths)
@@ -134,7 +134,7 @@ def preflight(loaded: LoadedSheet, mapping: Mapping, region: str, labels: dict[s
     from sheetsync.core.client import tls_context  # httpx: imported when first needed
 
     tls_context()  # built now, while the window waits anyway, not as the sync starts
-    plan = check_rows(loaded.data, mapping, region, labels)
+    plan = plan_rows(loaded.data, mapping, region, labels)
     path = loaded.data.path
     state = pending_journal(path, paths)
     resumed = match_journal(state, plan) if state is not None else None
@@ -182,7 +182,7 @@ class Reapplied:
 def reload_and_save(loaded: LoadedSheet, book: ResultBook, mapping: Mapping, region: str,
                     labels: dict[str, str] | None, journal: JobJournal | None) -> Reapplied:
     fresh = reload_sheet(loaded)
-    plan = check_rows(fresh.data, mapping, region, labels)
+    plan = plan_rows(fresh.data, mapping, region, labels)
     new_book, lost = book.rebase(plan)
     return Reapplied(fresh, plan, new_book, lost, save_book(fresh, new_book, None, journal))
 
