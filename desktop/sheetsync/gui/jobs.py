@@ -31,8 +31,8 @@ log = logging.getLogger("sheetsync.gui.jobs")
 
 __all__ = [
     "Checked", "JobEnd", "LoadResult", "Preflight", "Reapplied", "SaveFailure", "Started", "apply_results",
-    "plan_rows", "export_problems", "load_workbook", "preflight", "reload_and_save", "run_job", "save_book",
-    "save_blocker", "validate_rows",
+    "export_problems", "load_workbook", "plan_rows", "preflight", "reload_and_save", "run_job", "save_blocker",
+    "save_book", "validate_rows",
 ]
 
 
