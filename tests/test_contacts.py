@@ -133,7 +133,7 @@ def test_send_counts_say_how_many_rows_remove_under_each_job_action() -> None:
     counts = SendCounts.of(plan.to_send)
     assert (counts.rows, counts.removals("upsert"), counts.removals("remove"), counts.own_campaign) == (5, 2, 4, False)
     labelled = sheet(["Email", "Campaign"], ["f@x.com", "8f14e45f-ceea-467f-a0e6-5c4a3c1e2b7d"])
-    other = SendCounts.of(prepare(labelled, resolve(labelled.headers, Mapping(columns={"Campaign": Target("campaign")}))).to_send)
-    both = counts + other
+    other = prepare(labelled, resolve(labelled.headers, Mapping(columns={"Campaign": Target("campaign")}))).to_send
+    both = SendCounts.of(plan.to_send + other)
     assert (both.rows, both.removals("remove"), both.own_campaign) == (6, 5, True)
     assert SendCounts.of([]) == SendCounts()

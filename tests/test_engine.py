@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -240,23 +239,17 @@ def test_a_removal_is_on_disk_before_its_request_and_an_upsert_does_not_wait_for
     before the request goes; an upsert batch is safe to repeat, so the job does not wait
     for the disk once per batch (one fsync per batch was 0.36 s of a 100k-row sync). The
     journal's clock is stopped by the test: no fsync falls due on its own."""
+    from test_resume import journal_counting_fsyncs
+
     from sheetsync.core import journal as journal_module
-    from sheetsync.core.journal import JobHeader, JobJournal, JournalState
+    from sheetsync.core.journal import JournalState
 
     plan = make_plan(100)
     if action == "remove":
         run(plan, sandbox)  # the contacts to remove
-    path = tmp_path / "j.jsonl"
-    fsynced: list[int] = []  # lines in the file at each fsync
-    real_fsync = os.fsync
-
-    def counting_fsync(fd: int) -> None:
-        real_fsync(fd)
-        fsynced.append(path.read_bytes().count(b"\n"))
-
-    monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
     monkeypatch.setattr(journal_module, "monotonic", lambda: 1000.0)
-    journal = JobJournal.start(path, JobHeader("b.xlsx", "S", 1, DEMO_CAMPAIGN_ID, action, "t"), plan.rows)
+    # fsynced: the lines in the file at each fsync
+    journal, path, fsynced = journal_counting_fsyncs(tmp_path, monkeypatch, action=action, rows=plan.rows)
     client = ContactsApi(sandbox.base_url, DEMO_API_KEY)
     unsynced_at_request: list[int] = []
     post = client.post_contacts

@@ -8,13 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from sheetsync.core.contacts import Plan
+from sheetsync.core.contacts import Plan, RowPlan
 from sheetsync.core.engine import JobOptions
 from sheetsync.core.errors import JobConfigError
 from sheetsync.core.job import load_sheet, plan_job
@@ -165,7 +165,8 @@ def test_run_job_lists_the_rows_to_retry(contacts_1k: Path, sandbox: SandboxApi,
     assert end.retry == rows_to_retry(plan, end.run.book.results)
 
 
-def journal_counting_fsyncs(tmp_path: Path, monkeypatch) -> tuple[JobJournal, Path, list[int]]:
+def journal_counting_fsyncs(tmp_path: Path, monkeypatch, *, action: str = "upsert",
+                            rows: Sequence[RowPlan] = ()) -> tuple[JobJournal, Path, list[int]]:
     """A new journal, and after each fsync the number of lines the file then held."""
     from sheetsync.core import journal as journal_module
 
@@ -178,7 +179,7 @@ def journal_counting_fsyncs(tmp_path: Path, monkeypatch) -> tuple[JobJournal, Pa
         synced_lines.append(path.read_bytes().count(b"\n"))
 
     monkeypatch.setattr(journal_module.os, "fsync", counting_fsync)
-    journal = JobJournal.start(path, JobHeader(str(tmp_path / "b.xlsx"), "S", 1, DEMO_CAMPAIGN_ID, "upsert", "t"), [])
+    journal = JobJournal.start(path, JobHeader(str(tmp_path / "b.xlsx"), "S", 1, DEMO_CAMPAIGN_ID, action, "t"), rows)
     return journal, path, synced_lines
 
 

@@ -319,10 +319,6 @@ class SendCounts:
     def removals(self, job_action: str) -> int:
         return self.removals_asked + (self.default_action if job_action == "remove" else 0)
 
-    def __add__(self, other: SendCounts) -> SendCounts:
-        return SendCounts(self.rows + other.rows, self.removals_asked + other.removals_asked,
-                          self.default_action + other.default_action, self.own_campaign or other.own_campaign)
-
 
 def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

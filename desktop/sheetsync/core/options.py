@@ -17,7 +17,7 @@ from .mapping import ACTIONS
 DEFAULT_BASE_URL = "https://api.heylibby.com/api/v1"
 
 #: Contacts per request. Each request costs the app, the server and the journal about the
-#: same whatever its size (an fsync, HTTP, a thread hand-off), so 200 sends 100,000 rows in
+#: same whatever its size (HTTP, a thread hand-off, journal lines), so 200 sends 100,000 rows in
 #: 500 requests instead of 1,000, about 0.7 s sooner here. Larger batches go faster still
 #: against the local API, but a request then spends longer in the server, and with 50 ms
 #: of latency 250 kept the pipe 84 % full, 200 86-88 % (``python -m bench``). The contract

@@ -26,6 +26,8 @@ from .results import PROBLEM_STATUSES, REMOVED, SKIPPED, UNCHANGED, RowResult
 log = logging.getLogger("sheetsync.state")
 
 FORMAT_VERSION = 1
+#: Results that leave no entry: failed (send again next time), removed (no longer there).
+_FORGOTTEN = PROBLEM_STATUSES | {REMOVED}
 
 
 def contact_key(email: str | None, phone: str | None) -> str | None:
@@ -219,13 +221,12 @@ class SyncState:
         prints = self._fingerprints_of(plan, rows, action)
         now = dt.datetime.now().isoformat(timespec="seconds")
         job_items = self.entries.setdefault(campaign, {})
-        gone = PROBLEM_STATUSES | {REMOVED}  # failed: send again next time; removed: no longer there
         for row, status, print_ in zip(rows, statuses, prints, strict=True):
             key = _row_key(row)
             if key is None:
                 continue
             items = job_items if row.campaign is None else self.entries.setdefault(row.campaign, {})
-            if status in gone:
+            if status in _FORGOTTEN:
                 items.pop(key, None)
             else:
                 items[key] = Entry((print_, status, now, row.email, row.phone))

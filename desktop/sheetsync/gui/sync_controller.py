@@ -220,9 +220,8 @@ class SyncController(QObject):
                         "twice is harmless. If you do not, they are marked error.",
                         "Send them again",
                     )
-                sending = SendCounts.of(resumed.never_sent)
-                if resend and resumed.can_resend_in_flight:
-                    sending += SendCounts.of(resumed.in_flight)
+                sending = SendCounts.of(
+                    resumed.never_sent + (resumed.in_flight if resend and resumed.can_resend_in_flight else []))
         if not self._confirm_removals(sending, options):
             self._set_busy(False)
             return
